@@ -1,0 +1,80 @@
+# file-reflink: small tools for VM images on copy-on-write filesystems.
+# See README.md and INSTALL.
+
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+DESTDIR ?=
+
+CC ?= cc
+AR ?= ar
+CFLAGS ?= -O2 -g
+WARNINGS = -Wall -Wextra -Wpedantic -Wshadow -Wformat=2 -Wstrict-prototypes \
+	-Wmissing-prototypes -Wvla
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -Ilib $(WARNINGS) $(CFLAGS)
+ALL_LDFLAGS = $(LDFLAGS)
+ifeq ($(SAN),1)
+SANITIZE = -fsanitize=address,undefined -fno-omit-frame-pointer \
+	-fno-sanitize-recover=undefined
+ALL_CFLAGS += $(SANITIZE)
+ALL_LDFLAGS += $(SANITIZE)
+endif
+
+TOOLS = reflink-clone
+PROGRAMS = $(TOOLS:%=bin/%)
+MAN1 = $(TOOLS:%=man/%.1)
+MAN7 =
+LIB = lib/libreflink.a
+LIB_OBJECTS = lib/copy.o lib/durable.o lib/log.o lib/progress.o lib/tool.o
+SHELL_FILES = .ci/run $(wildcard tests/*.bash tests/*.bats tests/*.sh) tests/run
+
+# Objects are rebuilt when the flags change, e.g. between SAN=1 and not.
+FLAGS_STAMP = lib/.build-flags
+
+all: $(PROGRAMS)
+
+$(FLAGS_STAMP): FORCE
+	@echo '$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS)' | cmp -s - $@ || \
+		echo '$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS)' > $@
+
+lib/%.o: lib/%.c lib/reflink.h $(FLAGS_STAMP)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(LIB): $(LIB_OBJECTS)
+	rm -f $@
+	$(AR) rcs $@ $(LIB_OBJECTS)
+
+bin/%: bin/%.c $(LIB) lib/reflink.h $(FLAGS_STAMP)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB) $(ALL_LDFLAGS)
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
+	install -m 755 $(PROGRAMS) $(DESTDIR)$(BINDIR)
+	install -m 644 $(MAN1) $(DESTDIR)$(MANDIR)/man1
+	if [ -n "$(MAN7)" ]; then \
+		install -d $(DESTDIR)$(MANDIR)/man7 && \
+		install -m 644 $(MAN7) $(DESTDIR)$(MANDIR)/man7; fi
+
+uninstall:
+	for t in $(TOOLS); do rm -f $(DESTDIR)$(BINDIR)/$$t \
+		$(DESTDIR)$(MANDIR)/man1/$$t.1; done
+	for m in $(MAN7); do rm -f $(DESTDIR)$(MANDIR)/man7/$${m#man/}; done
+
+check: all
+	@tests/run
+
+lint:
+	shellcheck -x $(SHELL_FILES)
+	@for page in $(MAN1) $(MAN7); do \
+		out=$$(groff -mandoc -ww -z $$page 2>&1); \
+		if [ -n "$$out" ]; then echo "$$page: $$out"; exit 1; fi; \
+	done; echo "groff: man pages clean"
+	clang-format --dry-run --Werror bin/*.c lib/*.c lib/*.h
+	@echo "lint: clean"
+
+clean:
+	rm -f $(PROGRAMS) $(LIB) $(LIB_OBJECTS) $(FLAGS_STAMP)
+
+FORCE:
+
+.PHONY: all install uninstall check lint clean FORCE

@@ -1,0 +1,217 @@
+/*
+ * reflink-clone: make DST a new file with SRC's data, atomically: by
+ * FICLONE where the filesystem can share extents, else by a sparse copy.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "reflink.h"
+
+static void usage(FILE *stream)
+{
+	fprintf(stream,
+	        "usage: reflink-clone [-nqtv] [--reflink=auto|always|never] "
+	        "[-s SIZE] [--progress]\n"
+	        "                     SRC DST\n");
+}
+
+/* Splits path into its directory and last component, in buf. */
+static int path_split(const char *path, char *buf, size_t len, const char **dir,
+                      const char **name)
+{
+	char *slash;
+
+	if (strlen(path) >= len) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	strcpy(buf, path);
+	slash = strrchr(buf, '/');
+	if (slash == NULL) {
+		*dir = ".";
+		*name = buf;
+	} else {
+		*slash = '\0';
+		*dir = slash == buf ? "/" : buf;
+		*name = slash + 1;
+	}
+	if (**name == '\0' || strcmp(*name, ".") == 0 ||
+	    strcmp(*name, "..") == 0) {
+		errno = EISDIR;
+		return -1;
+	}
+	return 0;
+}
+
+/* Opens DST's directory, creating it (one level) if it is missing. */
+static int destination_dir_open(struct dir *dir, const char *path)
+{
+	char buf[PATH_MAX];
+	const char *parent_path, *name;
+	struct dir parent;
+	int rc;
+
+	if (dir_open(dir, path) == 0 || errno != ENOENT)
+		return dir->fd >= 0 ? 0 : -1;
+	if (path_split(path, buf, sizeof(buf), &parent_path, &name) != 0)
+		return -1;
+	if (dir_open(&parent, parent_path) != 0)
+		return -1;
+	rc = durable_mkdir(&parent, name, 0755) < 0 ? -1 : 0;
+	if (rc == 0)
+		rc = dir_openat(dir, &parent, name);
+	dir_close(&parent);
+	return rc;
+}
+
+int main(int argc, char *argv[])
+{
+	static const struct option long_options[] = {
+	    {"no-clobber", no_argument, NULL, 'n'},
+	    {"progress", no_argument, NULL, 'P'},
+	    {"reflink", required_argument, NULL, 'R'},
+	    {"size", required_argument, NULL, 's'},
+	    {"times", no_argument, NULL, 't'},
+	    LONG_OPTIONS_COMMON,
+	    {NULL, 0, NULL, 0}};
+	enum reflink_mode mode = REFLINK_AUTO;
+	int no_clobber = 0, copy_mtime = 0, size_given = 0, ch, src_fd;
+	off_t size = 0;
+	const char *src, *dst, *dst_dir_path, *dst_name;
+	char dst_buf[PATH_MAX];
+	struct dir dst_dir;
+	struct temp_file temp;
+	struct copy_result result;
+	struct stat st;
+
+	log_init(argv[0]);
+	while ((ch = getopt_long(argc, argv, "ns:t" SHORT_OPTIONS_COMMON,
+	                         long_options, NULL)) != -1) {
+		switch (ch) {
+		case 'n':
+			no_clobber = 1;
+			break;
+		case 'P':
+			progress_set_mode(PROGRESS_ALWAYS);
+			break;
+		case 'R':
+			if (strcmp(optarg, "auto") == 0)
+				mode = REFLINK_AUTO;
+			else if (strcmp(optarg, "always") == 0)
+				mode = REFLINK_ALWAYS;
+			else if (strcmp(optarg, "never") == 0)
+				mode = REFLINK_NEVER;
+			else {
+				log_errx("invalid --reflink value: %s", optarg);
+				usage(stderr);
+				return EX_USAGE;
+			}
+			break;
+		case 's':
+			if (size_parse(optarg, &size) != 0) {
+				log_errx("invalid size: %s", optarg);
+				usage(stderr);
+				return EX_USAGE;
+			}
+			size_given = 1;
+			break;
+		case 't':
+			copy_mtime = 1;
+			break;
+		default:
+			option_common(ch, usage);
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc != 2) {
+		usage(stderr);
+		return EX_USAGE;
+	}
+	src = argv[0];
+	dst = argv[1];
+
+	src_fd = open(src, O_RDONLY | O_CLOEXEC);
+	if (src_fd < 0) {
+		log_errc(errno, "%s", src);
+		return exit_status_for_errno(errno);
+	}
+	if (fstat(src_fd, &st) != 0) {
+		log_errc(errno, "%s", src);
+		return EX_IOERR;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		log_errx("%s: not a regular file", src);
+		return EX_DATAERR;
+	}
+	if (!size_given)
+		size = st.st_size;
+
+	if (path_split(dst, dst_buf, sizeof(dst_buf), &dst_dir_path,
+	               &dst_name) != 0) {
+		log_errc(errno, "%s", dst);
+		return exit_status_for_errno(errno);
+	}
+	if (destination_dir_open(&dst_dir, dst_dir_path) != 0) {
+		log_errc(errno, "%s", dst_dir_path);
+		return exit_status_for_errno(errno);
+	}
+	if (fstatat(dst_dir.fd, dst_name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		if (no_clobber) {
+			log_errx("%s: already exists", dst);
+			return EX_CANTCREAT;
+		}
+		if (S_ISDIR(st.st_mode)) {
+			log_errx("%s: is a directory", dst);
+			return EX_DATAERR;
+		}
+	}
+
+	if (temp_create(&temp, &dst_dir, dst_name) != 0) {
+		log_errc(errno, "%s: cannot create a temporary file", dst);
+		return exit_status_for_errno(errno);
+	}
+	if (copy_data(temp.fd, src_fd, size, mode, &result) != 0) {
+		int err = errno;
+
+		temp_abort(&temp);
+		if (mode == REFLINK_ALWAYS && err == EOPNOTSUPP) {
+			log_errx("%s to %s: the filesystem cannot reflink "
+			         "(use --reflink=auto to copy)",
+			         src, dst);
+			return EX_UNAVAILABLE;
+		}
+		log_errc(err, "%s", result.source_failed ? src : dst);
+		return exit_status_for_errno(err);
+	}
+	if (copy_mtime) {
+		struct stat src_st;
+		struct timespec times[2];
+
+		if (fstat(src_fd, &src_st) != 0) {
+			log_errc(errno, "%s", src);
+			temp_abort(&temp);
+			return EX_IOERR;
+		}
+		times[0].tv_nsec = UTIME_OMIT;
+		times[1] = src_st.st_mtim;
+		if (futimens(temp.fd, times) != 0) {
+			log_errc(errno, "%s", dst);
+			temp_abort(&temp);
+			return exit_status_for_errno(errno);
+		}
+	}
+	log_op("%s %s to %s", result.cloned ? "cloned" : "copied", src, dst);
+	if (temp_commit(&temp, no_clobber ? RENAME_NOREPLACE : 0) != 0) {
+		log_errc(errno, "%s", dst);
+		return exit_status_for_errno(errno);
+	}
+	close(src_fd);
+	dir_close(&dst_dir);
+	return 0;
+}

@@ -1,0 +1,203 @@
+/*
+ * copy.c: making a file's data appear in another file, by FICLONE when the
+ * filesystem can share extents, else by a sparse copy that keeps holes and
+ * turns all-zero blocks into holes (what "cp --sparse=always" does).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "reflink.h"
+
+/* Large enough that syscall cost vanishes next to the data moved. */
+#define COPY_BUFFER_SIZE (1024 * 1024)
+/* The unit of hole detection: the page and usual filesystem block size. */
+#define ZERO_BLOCK_SIZE 4096
+
+int clone_unsupported(int err)
+{
+	switch (err) {
+	case EOPNOTSUPP: /* ext4, tmpfs: no reflink at all; == ENOTSUP */
+	case EXDEV:      /* the two files are on different filesystems */
+	case EINVAL:     /* e.g. XFS without reflink=1, unaligned sizes */
+	case EBADF:      /* e.g. a file system that refuses the fd kind */
+	case ENOTTY:     /* the ioctl is unknown to this file system */
+	case ENOSYS:
+		return 1;
+	default:
+		/* EIO, ENOSPC, EDQUOT, EPERM...: a real failure, which a
+		 * fallback copy would only hide. */
+		return 0;
+	}
+}
+
+static int all_zero(const char *buf, size_t len)
+{
+	return buf[0] == 0 && memcmp(buf, buf + 1, len - 1) == 0;
+}
+
+/* Writes buf[0..len) at offset, skipping blocks that are all zeros. */
+static int write_sparse(int fd, const char *buf, size_t len, off_t offset)
+{
+	size_t start = 0;
+
+	while (start < len) {
+		size_t end;
+
+		/* Skip zero blocks; the destination is empty, so skipped
+		 * ranges stay holes. */
+		while (start < len &&
+		       all_zero(buf + start, len - start < ZERO_BLOCK_SIZE
+		                                 ? len - start
+		                                 : ZERO_BLOCK_SIZE))
+			start += ZERO_BLOCK_SIZE;
+		if (start >= len)
+			break;
+		end = start + ZERO_BLOCK_SIZE;
+		while (end < len &&
+		       !all_zero(buf + end, len - end < ZERO_BLOCK_SIZE
+		                                ? len - end
+		                                : ZERO_BLOCK_SIZE))
+			end += ZERO_BLOCK_SIZE;
+		if (end > len)
+			end = len;
+		while (start < end) {
+			ssize_t n = pwrite(fd, buf + start, end - start,
+			                   offset + (off_t)start);
+
+			if (n < 0) {
+				if (errno == EINTR)
+					continue;
+				return -1;
+			}
+			start += (size_t)n;
+		}
+	}
+	return 0;
+}
+
+/* Copies [from, to) of src into dst at the same offsets. */
+static int copy_range(int dst_fd, int src_fd, char *buf, off_t from, off_t to,
+                      struct copy_result *result)
+{
+	while (from < to) {
+		size_t want = to - from < COPY_BUFFER_SIZE ? (size_t)(to - from)
+		                                           : COPY_BUFFER_SIZE;
+		ssize_t n = pread(src_fd, buf, want, from);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			/* The source shrank under us: a short read. */
+			if (n == 0)
+				errno = EIO;
+			result->source_failed = 1;
+			return -1;
+		}
+		if (write_sparse(dst_fd, buf, (size_t)n, from) != 0)
+			return -1;
+		from += n;
+		progress_update((uint64_t)n);
+	}
+	return 0;
+}
+
+int copy_sparse(int dst_fd, int src_fd, off_t size, struct copy_result *result)
+{
+	struct stat st;
+	off_t end, data = 0;
+	char *buf;
+	int rc = 0;
+
+	result->cloned = 0;
+	result->source_failed = 0;
+	if (fstat(src_fd, &st) != 0) {
+		result->source_failed = 1;
+		return -1;
+	}
+	end = st.st_size < size ? st.st_size : size;
+	buf = malloc(COPY_BUFFER_SIZE);
+	if (buf == NULL)
+		return -1;
+	/* The kernel may read ahead further for a sequential reader. */
+	posix_fadvise(src_fd, 0, end, POSIX_FADV_SEQUENTIAL);
+	progress_start((uint64_t)end);
+	while (data < end) {
+		off_t hole;
+
+		data = lseek(src_fd, data, SEEK_DATA);
+		if (data < 0) {
+			if (errno == ENXIO)
+				break; /* only a hole remains */
+			if (errno != EINVAL) {
+				result->source_failed = 1;
+				rc = -1;
+				break;
+			}
+			/* No SEEK_DATA here: treat the whole file as data. */
+			data = 0;
+			hole = end;
+		} else {
+			hole = lseek(src_fd, data, SEEK_HOLE);
+			if (hole < 0) {
+				result->source_failed = 1;
+				rc = -1;
+				break;
+			}
+		}
+		if (data >= end)
+			break;
+		if (hole > end)
+			hole = end;
+		if (copy_range(dst_fd, src_fd, buf, data, hole, result) != 0) {
+			rc = -1;
+			break;
+		}
+		data = hole;
+	}
+	free(buf);
+	progress_finish();
+	/* One ftruncate sets the length, so a trailing hole stays a hole. */
+	if (rc == 0 && ftruncate(dst_fd, size) != 0)
+		rc = -1;
+	return rc;
+}
+
+int copy_data(int dst_fd, int src_fd, off_t size, enum reflink_mode mode,
+              struct copy_result *result)
+{
+	struct stat st;
+
+	result->cloned = 0;
+	result->source_failed = 0;
+	if (size == 0)
+		return 0;
+	if (mode != REFLINK_NEVER) {
+		if (fstat(src_fd, &st) != 0) {
+			result->source_failed = 1;
+			return -1;
+		}
+		if (ioctl(dst_fd, FICLONE, src_fd) == 0) {
+			result->cloned = 1;
+			/* A clone has the source's length; adjust it. */
+			if (st.st_size != size && ftruncate(dst_fd, size) != 0)
+				return -1;
+			return 0;
+		}
+		if (!clone_unsupported(errno))
+			return -1;
+		if (mode == REFLINK_ALWAYS) {
+			errno = EOPNOTSUPP;
+			return -1;
+		}
+		/* Whatever a refused clone left behind must not survive
+		 * into the copy. */
+		if (ftruncate(dst_fd, 0) != 0)
+			return -1;
+	}
+	return copy_sparse(dst_fd, src_fd, size, result);
+}

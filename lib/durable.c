@@ -1,0 +1,239 @@
+/*
+ * durable.c: directory changes that survive a power cut.  Every change of a
+ * directory entry (create by rename, link, unlink, mkdir, rmdir) is followed
+ * by an fsync of the directory that holds it: without it the kernel may
+ * write the entry change long after the tool reported success.  Every name
+ * is relative to an open directory, so no path is resolved twice.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "reflink.h"
+
+int dir_open(struct dir *dir, const char *path)
+{
+	dir->fd = -1;
+	if (strlen(path) >= sizeof(dir->path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	dir->fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dir->fd < 0)
+		return -1;
+	strcpy(dir->path, path);
+	return 0;
+}
+
+int dir_openat(struct dir *dir, const struct dir *parent, const char *name)
+{
+	char path[PATH_MAX];
+
+	dir->fd = -1;
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", parent->path, name) >=
+	    sizeof(path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	dir->fd = openat(parent->fd, name,
+	                 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dir->fd < 0)
+		return -1;
+	strcpy(dir->path, path);
+	return 0;
+}
+
+void dir_close(struct dir *dir)
+{
+	if (dir->fd >= 0)
+		close(dir->fd);
+	dir->fd = -1;
+}
+
+const char *dir_join(const struct dir *dir, const char *name, char *buf,
+                     size_t len)
+{
+	int n;
+
+	if (strcmp(dir->path, "/") == 0)
+		n = snprintf(buf, len, "/%s", name);
+	else
+		n = snprintf(buf, len, "%s/%s", dir->path, name);
+	/* A name too long to show is cut with "..." rather than dropped. */
+	if (n < 0 || (size_t)n >= len)
+		strcpy(buf + len - 4, "...");
+	return buf;
+}
+
+int dir_sync(const struct dir *dir)
+{
+	return fsync(dir->fd);
+}
+
+int durable_unlink(const struct dir *dir, const char *name)
+{
+	char path[PATH_MAX];
+
+	if (unlinkat(dir->fd, name, 0) != 0)
+		return -1;
+	log_op("removed %s", dir_join(dir, name, path, sizeof(path)));
+	return dir_sync(dir);
+}
+
+int durable_link(const struct dir *dir, const char *from, const char *to)
+{
+	char path_from[PATH_MAX], path_to[PATH_MAX];
+
+	if (linkat(dir->fd, from, dir->fd, to, 0) != 0)
+		return -1;
+	log_op("linked %s to %s", dir_join(dir, from, path_from, PATH_MAX),
+	       dir_join(dir, to, path_to, PATH_MAX));
+	return dir_sync(dir);
+}
+
+int durable_rename(const struct dir *from_dir, const char *from,
+                   const struct dir *to_dir, const char *to, unsigned flags)
+{
+	char path_from[PATH_MAX], path_to[PATH_MAX];
+
+	if (renameat2(from_dir->fd, from, to_dir->fd, to, flags) != 0)
+		return -1;
+	log_op("renamed %s to %s",
+	       dir_join(from_dir, from, path_from, PATH_MAX),
+	       dir_join(to_dir, to, path_to, PATH_MAX));
+	if (dir_sync(to_dir) != 0)
+		return -1;
+	/* A move between directories changes both of them. */
+	if (from_dir->fd != to_dir->fd && dir_sync(from_dir) != 0)
+		return -1;
+	return 0;
+}
+
+int durable_mkdir(const struct dir *dir, const char *name, mode_t mode)
+{
+	char path[PATH_MAX];
+	struct stat st;
+
+	if (mkdirat(dir->fd, name, mode) != 0) {
+		/* An existing directory is what was asked for; anything else
+		 * under that name is not. */
+		if (errno == EEXIST &&
+		    fstatat(dir->fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+			if (S_ISDIR(st.st_mode))
+				return 0;
+			errno = EEXIST;
+		}
+		return -1;
+	}
+	log_op("created directory %s", dir_join(dir, name, path, PATH_MAX));
+	return dir_sync(dir) == 0 ? 1 : -1;
+}
+
+int durable_rmdir(const struct dir *dir, const char *name)
+{
+	char path[PATH_MAX];
+
+	if (unlinkat(dir->fd, name, AT_REMOVEDIR) != 0)
+		return -1;
+	log_op("removed directory %s", dir_join(dir, name, path, PATH_MAX));
+	return dir_sync(dir);
+}
+
+static const char temp_alphabet[] =
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+
+int temp_create(struct temp_file *temp, const struct dir *dir,
+                const char *final)
+{
+	size_t len = strlen(final);
+	int attempt;
+
+	if (len + 8 > sizeof(temp->name)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	temp->dir = dir;
+	temp->fd = -1;
+	strcpy(temp->final, final);
+	for (attempt = 0; attempt < 100; attempt++) {
+		unsigned char random[6];
+		char path[PATH_MAX];
+		size_t i;
+
+		if (getrandom(random, sizeof(random), 0) != sizeof(random))
+			return -1;
+		memcpy(temp->name, final, len);
+		temp->name[len] = '~';
+		for (i = 0; i < sizeof(random); i++)
+			temp->name[len + 1 + i] =
+			    temp_alphabet[random[i] %
+			                  (sizeof(temp_alphabet) - 1)];
+		temp->name[len + 7] = '\0';
+		temp->fd = openat(
+		    dir->fd, temp->name,
+		    O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (temp->fd >= 0) {
+			/* The umask must not make the mode differ from 0600. */
+			if (fchmod(temp->fd, 0600) != 0) {
+				temp_abort(temp);
+				return -1;
+			}
+			log_op("created %s",
+			       dir_join(dir, temp->name, path, PATH_MAX));
+			return 0;
+		}
+		if (errno != EEXIST)
+			return -1;
+	}
+	errno = EEXIST;
+	return -1;
+}
+
+int temp_commit(struct temp_file *temp, unsigned rename_flags)
+{
+	/* The data must be on disk before the name makes it visible, or a
+	 * power cut could leave the final name on an empty file. */
+	if (fsync(temp->fd) != 0) {
+		temp_abort(temp);
+		return -1;
+	}
+	if (close(temp->fd) != 0) {
+		temp->fd = -1;
+		temp_abort(temp);
+		return -1;
+	}
+	temp->fd = -1;
+	if (durable_rename(temp->dir, temp->name, temp->dir, temp->final,
+	                   rename_flags) != 0) {
+		int saved = errno;
+
+		/* If the rename happened and only the directory fsync failed,
+		 * the temp name is gone already and ENOENT is expected. */
+		unlinkat(temp->dir->fd, temp->name, 0);
+		errno = saved;
+		return -1;
+	}
+	return 0;
+}
+
+void temp_abort(struct temp_file *temp)
+{
+	int saved = errno;
+
+	if (temp->fd >= 0)
+		close(temp->fd);
+	temp->fd = -1;
+	unlinkat(temp->dir->fd, temp->name, 0);
+	errno = saved;
+}
+
+int temp_name_of(const char *name, const char *final)
+{
+	size_t len = strlen(final);
+
+	return strncmp(name, final, len) == 0 && name[len] == '~' &&
+	       strlen(name + len + 1) >= 1;
+}

@@ -1,0 +1,186 @@
+/*
+ * tool.c: what every tool's main() shares: the common options, the mapping
+ * from errno to the exit statuses of sysexits.h, and the parsers of SIZE,
+ * -k and -w values.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "reflink.h"
+
+void option_common(int ch, void (*usage)(FILE *))
+{
+	switch (ch) {
+	case 'h':
+		usage(stdout);
+		exit(stdout_close() == 0 ? 0 : EX_IOERR);
+	case 'V':
+		printf("%s (file-reflink) %s\n", program_name,
+		       FILE_REFLINK_VERSION);
+		exit(stdout_close() == 0 ? 0 : EX_IOERR);
+	case 'q':
+		log_set_verbosity(VERBOSITY_QUIET);
+		return;
+	case 'v':
+		log_set_verbosity(VERBOSITY_VERBOSE);
+		return;
+	default:
+		usage(stderr);
+		exit(EX_USAGE);
+	}
+}
+
+int exit_status_for_errno(int err)
+{
+	switch (err) {
+	case ENOENT:
+		return EX_NOINPUT;
+	case ENOTDIR:
+	case EISDIR:
+	case ELOOP:
+	case EINVAL:
+	case EFBIG:
+	case ENXIO:
+	case ENODEV:
+		/* The path names something of the wrong kind. */
+		return EX_DATAERR;
+	case EEXIST:
+	case ENOTEMPTY:
+		return EX_CANTCREAT;
+	case EACCES:
+	case EPERM:
+	case EROFS:
+		return EX_NOPERM;
+	case EWOULDBLOCK:
+	case EBUSY:
+	case ETXTBSY:
+		return EX_TEMPFAIL;
+	case EOPNOTSUPP:
+		return EX_UNAVAILABLE;
+	case ENOMEM:
+	case EMFILE:
+	case ENFILE:
+	case ENAMETOOLONG:
+		return EX_SOFTWARE;
+	default:
+		/* EIO, ENOSPC, EDQUOT and whatever else the disk may say. */
+		return EX_IOERR;
+	}
+}
+
+int stdout_close(void)
+{
+	/*
+	 * A full disk or a closed pipe shows up only when the buffer is
+	 * flushed; checking here turns that into an error, not silence.
+	 */
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		fclose(stdout);
+		return -1;
+	}
+	return fclose(stdout) == 0 ? 0 : -1;
+}
+
+int size_parse(const char *text, off_t *size)
+{
+	const char *p = text;
+	const char *units = "KMGT";
+	uint64_t value = 0, limit = INT64_MAX;
+	int shift = 0;
+
+	if (!isdigit((unsigned char)*p)) {
+		errno = EINVAL;
+		return -1;
+	}
+	for (; isdigit((unsigned char)*p); p++) {
+		unsigned digit = (unsigned)(*p - '0');
+
+		if (value > (limit - digit) / 10) {
+			errno = ERANGE;
+			return -1;
+		}
+		value = value * 10 + digit;
+	}
+	if (*p != '\0') {
+		const char *unit = strchr(units, toupper((unsigned char)*p));
+
+		if (unit == NULL) {
+			errno = EINVAL;
+			return -1;
+		}
+		shift = 10 * (int)(unit - units + 1);
+		p++;
+		if (strcmp(p, "iB") == 0)
+			p += 2;
+		if (*p != '\0') {
+			errno = EINVAL;
+			return -1;
+		}
+	}
+	if (shift && value > limit >> shift) {
+		errno = ERANGE;
+		return -1;
+	}
+	*size = (off_t)(value << shift);
+	return 0;
+}
+
+static int integer_parse(const char *text, long min, long max, long *out)
+{
+	const char *p = text;
+	long value = 0;
+	int negative = 0;
+
+	if (*p == '-') {
+		negative = 1;
+		p++;
+	}
+	if (!isdigit((unsigned char)*p)) {
+		errno = EINVAL;
+		return -1;
+	}
+	for (; isdigit((unsigned char)*p); p++) {
+		if (value > (LONG_MAX - (*p - '0')) / 10) {
+			errno = ERANGE;
+			return -1;
+		}
+		value = value * 10 + (*p - '0');
+	}
+	if (*p != '\0') {
+		errno = EINVAL;
+		return -1;
+	}
+	if (negative)
+		value = -value;
+	if (value < min || value > max) {
+		errno = ERANGE;
+		return -1;
+	}
+	*out = value;
+	return 0;
+}
+
+int keep_parse(const char *text, int *keep)
+{
+	long value;
+
+	if (integer_parse(text, -1, INT_MAX, &value) != 0)
+		return -1;
+	*keep = (int)value;
+	return 0;
+}
+
+int seconds_parse(const char *text, int *seconds)
+{
+	long value;
+
+	if (integer_parse(text, 0, 86400L * 365, &value) != 0)
+		return -1;
+	*seconds = (int)value;
+	return 0;
+}

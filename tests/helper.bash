@@ -1,0 +1,184 @@
+# shellcheck shell=bash
+#
+# helper.bash: what every test file shares.
+#
+# Each test file that needs real filesystems calls, in setup_file,
+#   fs_setup btrfs xfs ext4
+# which makes one scratch filesystem of each kind on a loop device for the
+# whole file, and, in teardown_file, fs_teardown, which unmounts and
+# detaches them even when tests failed.  A test then calls
+#   fs_dir btrfs
+# which skips the test with a reason if that filesystem is unavailable (not
+# root, no loop devices, no mkfs), and otherwise sets $DIR to a fresh empty
+# directory of its own on it.
+
+bats_require_minimum_version 1.5.0
+
+TOP=$(cd "$BATS_TEST_DIRNAME/.." && pwd)
+PATH="$TOP/bin:$PATH:/usr/sbin:/sbin"
+export TOP PATH
+
+# Sizes: the smallest each mkfs accepts comfortably (XFS needs 300 MiB).
+fs_image_size() {
+	case $1 in
+	btrfs) echo 256M ;;
+	xfs) echo 320M ;;
+	ext4) echo 64M ;;
+	esac
+}
+
+fs_mkfs() {
+	case $1 in
+	btrfs) mkfs.btrfs -q -f "$2" >/dev/null 2>&1 ;;
+	xfs) mkfs.xfs -q -f -m reflink=1 "$2" >/dev/null 2>&1 ;;
+	ext4) mkfs.ext4 -q -F "$2" >/dev/null 2>&1 ;;
+	esac
+}
+
+# Why filesystem tests cannot run here, or nothing if they can.
+fs_unavailable_reason() {
+	local kind=$1
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "not root: loop-mounted filesystems need root"
+	elif [ ! -e /dev/loop-control ]; then
+		echo "no loop devices (/dev/loop-control is missing)"
+	elif ! command -v "mkfs.$kind" >/dev/null; then
+		echo "mkfs.$kind is not installed"
+	fi
+}
+
+fs_setup() {
+	local kind image mountpoint device reason
+	for kind in "$@"; do
+		reason=$(fs_unavailable_reason "$kind")
+		if [ -n "$reason" ]; then
+			export "FS_SKIP_$kind=$reason"
+			continue
+		fi
+		image="$BATS_FILE_TMPDIR/$kind.img"
+		mountpoint="$BATS_FILE_TMPDIR/$kind"
+		mkdir -p "$mountpoint"
+		truncate -s "$(fs_image_size "$kind")" "$image"
+		if ! fs_mkfs "$kind" "$image"; then
+			export "FS_SKIP_$kind=mkfs.$kind failed"
+			continue
+		fi
+		if ! device=$(losetup -f --show "$image"); then
+			export "FS_SKIP_$kind=no free loop device"
+			continue
+		fi
+		echo "$device" >"$BATS_FILE_TMPDIR/$kind.device"
+		if ! mount "$device" "$mountpoint"; then
+			losetup -d "$device"
+			rm -f "$BATS_FILE_TMPDIR/$kind.device"
+			export "FS_SKIP_$kind=mounting $kind failed"
+			continue
+		fi
+		export "FS_$kind=$mountpoint"
+	done
+}
+
+fs_teardown() {
+	local kind mountpoint
+	for kind in btrfs xfs ext4; do
+		mountpoint="$BATS_FILE_TMPDIR/$kind"
+		if mountpoint -q "$mountpoint" 2>/dev/null; then
+			umount "$mountpoint" || umount -l "$mountpoint"
+		fi
+		if [ -f "$BATS_FILE_TMPDIR/$kind.device" ]; then
+			losetup -d "$(cat "$BATS_FILE_TMPDIR/$kind.device")" 2>/dev/null
+			rm -f "$BATS_FILE_TMPDIR/$kind.device"
+		fi
+		rm -f "$BATS_FILE_TMPDIR/$kind.img"
+	done
+}
+
+# fs_dir KIND: $DIR becomes a fresh directory on KIND, or the test skips.
+fs_dir() {
+	local skip_var="FS_SKIP_$1" mount_var="FS_$1"
+	if [ -n "${!skip_var:-}" ]; then
+		skip "$1: ${!skip_var}"
+	fi
+	if [ -z "${!mount_var:-}" ]; then
+		skip "$1: not set up by this test file"
+	fi
+	DIR="${!mount_var}/t$BATS_TEST_NUMBER"
+	rm -rf "$DIR"
+	mkdir -p "$DIR"
+}
+
+# fs_root KIND: the mountpoint of KIND (after fs_dir KIND succeeded).
+fs_root() {
+	local mount_var="FS_$1"
+	echo "${!mount_var}"
+}
+
+# Fills FILE with SIZE bytes of random data.
+random_file() {
+	head -c "$2" /dev/urandom >"$1"
+}
+
+# Allocated bytes of FILE.
+allocated() {
+	echo $(($(stat -c '%b * %B' "$1")))
+}
+
+# True if every extent of FILE holding data is shared with another file.
+extents_shared() {
+	local out
+	sync -f "$1"
+	out=$(filefrag -v "$1") || return 1
+	printf '%s\n' "$out" | grep -qE '^ +[0-9]+:' || return 1
+	! printf '%s\n' "$out" | grep -E '^ +[0-9]+:' | grep -vq shared
+}
+
+# True if no extent of FILE is shared.
+extents_unshared() {
+	local out
+	sync -f "$1"
+	out=$(filefrag -v "$1") || return 1
+	! printf '%s\n' "$out" | grep -E '^ +[0-9]+:' | grep -q shared
+}
+
+# Lists the temp files ("~") in a directory; fails if there are any.
+no_temp_files() {
+	local found
+	found=$(find "$1" -name '*~*')
+	[ -z "$found" ] || {
+		echo "temp files left: $found" >&2
+		return 1
+	}
+}
+
+inode() {
+	stat -c %i "$1"
+}
+
+mtime_ns() {
+	stat -c '%.9Y' "$1"
+}
+
+# Prints the commands of the EXAMPLES section of man/PAGE, one per line:
+# the ".Dl $ command" lines, with mdoc escapes undone.
+man_examples() {
+	sed -n '/^\.Sh EXAMPLES/,/^\.Sh /p' "$TOP/man/$1" |
+		sed -n 's/^\.Dl \$ //p' | sed -e 's/\\e/\\/g' -e 's/\\-/-/g'
+}
+
+# Runs every EXAMPLES command of man/PAGE in the current directory with
+# bash -e; fails naming the first command that fails.
+run_man_examples() {
+	local command count=0
+	while IFS= read -r command; do
+		count=$((count + 1))
+		if ! bash -ec "$command" </dev/null >"$BATS_TEST_TMPDIR/example.out" 2>&1; then
+			echo "example failed: $command" >&2
+			cat "$BATS_TEST_TMPDIR/example.out" >&2
+			return 1
+		fi
+	done < <(man_examples "$1")
+	[ "$count" -gt 0 ] || {
+		echo "no examples in $1" >&2
+		return 1
+	}
+}
