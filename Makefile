@@ -20,12 +20,13 @@ ALL_CFLAGS += $(SANITIZE)
 ALL_LDFLAGS += $(SANITIZE)
 endif
 
-TOOLS = reflink-clone
+TOOLS = $(sort $(notdir $(basename $(wildcard bin/*.c))))
 PROGRAMS = $(TOOLS:%=bin/%)
 MAN1 = $(TOOLS:%=man/%.1)
-MAN7 =
+MAN7 = $(wildcard man/*.7)
 LIB = lib/libreflink.a
-LIB_OBJECTS = lib/copy.o lib/durable.o lib/log.o lib/progress.o lib/tool.o
+LIB_OBJECTS = lib/copy.o lib/durable.o lib/log.o lib/loop.o lib/progress.o \
+	lib/revision.o lib/tool.o lib/volume.o
 SHELL_FILES = .ci/run $(wildcard tests/*.bash tests/*.bats tests/*.sh) tests/run
 
 # Objects are rebuilt when the flags change, e.g. between SAN=1 and not.

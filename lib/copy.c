@@ -167,6 +167,56 @@ int copy_sparse(int dst_fd, int src_fd, off_t size, struct copy_result *result)
 	return rc;
 }
 
+int copy_stream(int dst_fd, int src_fd, off_t limit, off_t *copied)
+{
+	char *buf = malloc(COPY_BUFFER_SIZE);
+	off_t offset = 0;
+	int rc = 0;
+
+	*copied = 0;
+	if (buf == NULL)
+		return -1;
+	for (;;) {
+		size_t filled = 0;
+		ssize_t n = 0;
+
+		/* Fill the whole buffer: a pipe delivers data in small
+		 * pieces, and zero detection wants whole blocks. */
+		while (filled < COPY_BUFFER_SIZE) {
+			n = read(src_fd, buf + filled,
+			         COPY_BUFFER_SIZE - filled);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0)
+				break;
+			filled += (size_t)n;
+		}
+		if (n < 0) {
+			rc = -1;
+			break;
+		}
+		if (limit >= 0 && offset + (off_t)filled > limit) {
+			*copied = offset + (off_t)filled;
+			errno = EFBIG;
+			rc = -1;
+			break;
+		}
+		if (filled > 0 &&
+		    write_sparse(dst_fd, buf, filled, offset) != 0) {
+			rc = -2;
+			break;
+		}
+		offset += (off_t)filled;
+		*copied = offset;
+		if (n == 0)
+			break;
+	}
+	free(buf);
+	if (rc == 0 && ftruncate(dst_fd, offset) != 0)
+		rc = -2;
+	return rc;
+}
+
 int copy_data(int dst_fd, int src_fd, off_t size, enum reflink_mode mode,
               struct copy_result *result)
 {

@@ -83,15 +83,17 @@ int durable_unlink(const struct dir *dir, const char *name)
 	return dir_sync(dir);
 }
 
-int durable_link(const struct dir *dir, const char *from, const char *to)
+int durable_link(const struct dir *from_dir, const char *from,
+                 const struct dir *to_dir, const char *to)
 {
 	char path_from[PATH_MAX], path_to[PATH_MAX];
 
-	if (linkat(dir->fd, from, dir->fd, to, 0) != 0)
+	if (linkat(from_dir->fd, from, to_dir->fd, to, 0) != 0)
 		return -1;
-	log_op("linked %s to %s", dir_join(dir, from, path_from, PATH_MAX),
-	       dir_join(dir, to, path_to, PATH_MAX));
-	return dir_sync(dir);
+	log_op("linked %s to %s", dir_join(from_dir, from, path_from, PATH_MAX),
+	       dir_join(to_dir, to, path_to, PATH_MAX));
+	/* Only the directory that gained an entry changed. */
+	return dir_sync(to_dir);
 }
 
 int durable_rename(const struct dir *from_dir, const char *from,

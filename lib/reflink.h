@@ -10,11 +10,13 @@
 #ifndef REFLINK_H
 #define REFLINK_H
 
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sysexits.h>
+#include <time.h>
 
 #ifndef PATH_MAX
 #define PATH_MAX 4096
@@ -44,6 +46,9 @@ void log_errx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_errc(int err, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+struct keep_policy;
+struct volume;
+
 /* ---- tool.c: option handling, exit statuses, parsing ---- */
 
 /*
@@ -62,6 +67,22 @@ void option_common(int ch, void (*usage)(FILE *));
 	{"verbose", no_argument, NULL, 'v'}
 /* clang-format on */
 #define SHORT_OPTIONS_COMMON "hqVv"
+
+/*
+ * Option parsers for the tool frame: each parses optarg, and on bad input
+ * prints "invalid ...", the usage on stderr, and exits 64.
+ */
+void option_keep(const char *arg, struct keep_policy *policy,
+                 void (*usage)(FILE *));
+int option_wait(const char *arg, void (*usage)(FILE *));
+off_t option_size(const char *arg, void (*usage)(FILE *));
+/*
+ * Opens VOLUME (see volume_open), takes the lock of its VM directory
+ * (waiting wait_seconds; < 0: for ever) and re-reads its files.  On
+ * failure logs why and returns the exit status; 0 on success.
+ */
+int volume_open_locked(struct volume *volume, const char *argument,
+                       int create_dir, int wait_seconds);
 
 /* The exit status (DESIGN.md section 5) for a failed system call. */
 int exit_status_for_errno(int err);
@@ -100,8 +121,9 @@ int dir_sync(const struct dir *dir);
 
 /* unlinkat + fsync of the directory.  ENOENT is returned as an error. */
 int durable_unlink(const struct dir *dir, const char *name);
-/* linkat (no symlink following) + fsync of the directory. */
-int durable_link(const struct dir *dir, const char *from, const char *to);
+/* linkat (no symlink following) + fsync of the directory gaining it. */
+int durable_link(const struct dir *from_dir, const char *from,
+                 const struct dir *to_dir, const char *to);
 /* renameat (flags as renameat2) + fsync of both directories. */
 int durable_rename(const struct dir *from_dir, const char *from,
                    const struct dir *to_dir, const char *to, unsigned flags);
@@ -159,6 +181,15 @@ int copy_data(int dst_fd, int src_fd, off_t size, enum reflink_mode mode,
  * dst's length to size.
  */
 int copy_sparse(int dst_fd, int src_fd, off_t size, struct copy_result *result);
+/*
+ * Copies everything src_fd delivers until end of file (a pipe, say) into
+ * the empty file dst_fd from offset 0, leaving all-zero blocks as holes,
+ * and sets dst's length to the bytes read (*copied).  Returns 0; -1 when
+ * reading failed, or with EFBIG when more than limit bytes arrived (limit
+ * < 0: no limit); -2 when writing failed.
+ */
+int copy_stream(int dst_fd, int src_fd, off_t limit, off_t *copied);
+
 /* ---- progress.c: one stderr line for long copies ---- */
 
 /* PROGRESS_AUTO shows it when stderr is a terminal and the copy is large. */
@@ -167,5 +198,145 @@ void progress_set_mode(enum progress_mode mode);
 void progress_start(uint64_t total);
 void progress_update(uint64_t done_now);
 void progress_finish(void);
+
+/* ---- revision.c: the names of a volume's files ---- */
+
+/* What a directory entry is to the volume with base name B. */
+enum name_kind {
+	NAME_OTHER,     /* not this volume's */
+	NAME_CLEAN,     /* B.img */
+	NAME_DIRTY,     /* B-dirty.img */
+	NAME_PRECACHE,  /* B-precache.img */
+	NAME_IMPORT,    /* B-import.img */
+	NAME_REVISION,  /* B.img.N@YYYY-MM-DDTHH:MM:SSZ */
+	NAME_LEGACY,    /* B.img@YYYY-MM-DDTHH:MM:SSZ */
+	NAME_MALFORMED, /* looks like a revision, but is not one */
+	NAME_TEMP /* an operation's temp file: one of the above + "~..." */
+};
+
+struct revision {
+	uint64_t id; /* 0 for a legacy revision */
+	time_t time; /* from the name */
+	int legacy;
+	char name[NAME_MAX + 1];
+};
+
+/* Classifies name; fills revision for NAME_REVISION and NAME_LEGACY. */
+enum name_kind volume_name_kind(const char *base, const char *name,
+                                struct revision *revision);
+/* Parses exactly "YYYY-MM-DDTHH:MM:SSZ" (a real UTC date and time). */
+int revision_time_parse(const char *text, time_t *when);
+int revision_time_format(time_t when, char *buf, size_t len);
+/* Writes "B.img.ID@TIME" into buf. */
+int revision_name_format(char *buf, size_t len, const char *base, uint64_t id,
+                         time_t when);
+
+/* ---- volume.c: a volume's files, and the steps every tool shares ---- */
+
+struct volume_file {
+	char name[NAME_MAX + 1];
+	int exists;
+	struct stat st;
+};
+
+struct volume {
+	struct dir dir;              /* the VM directory */
+	char base[NAME_MAX + 1];     /* B's last component, without ".img" */
+	struct volume_file clean;    /* C */
+	struct volume_file dirty;    /* D */
+	struct volume_file precache; /* P */
+	struct volume_file import;   /* I */
+	/* Set by a failing function: the file, and a reason that replaces
+	 * strerror(errno) when not NULL. */
+	char error_path[PATH_MAX];
+	const char *error_reason;
+};
+
+struct revision_list {
+	struct revision *items; /* numbered revisions, ascending id */
+	size_t count, capacity;
+	struct revision *legacy; /* legacy revisions, ascending time */
+	size_t legacy_count, legacy_capacity;
+};
+
+/*
+ * Opens the VM directory of VOLUME (B or B.img).  With create_dir, a
+ * missing VM directory is made (one level).  Then volume_stat().
+ */
+int volume_open(struct volume *volume, const char *argument, int create_dir);
+void volume_close(struct volume *volume);
+/* Takes the exclusive flock of the VM directory; wait_seconds < 0 waits
+ * for ever.  EWOULDBLOCK when the time ran out. */
+int volume_lock(struct volume *volume, int wait_seconds);
+/* Refreshes C, D, P and I; EINVAL if one is not a regular file. */
+int volume_stat(struct volume *volume);
+/* Writes the path of one of the volume's files into buf; returns buf. */
+const char *volume_path(const struct volume *volume, const char *name,
+                        char *buf);
+/* Logs the error recorded by a failed volume function (errno = err) and
+ * returns the exit status for it. */
+int volume_report_error(const struct volume *volume, int err);
+
+int revisions_list(struct volume *volume, struct revision_list *list);
+void revisions_free(struct revision_list *list);
+
+/*
+ * Removes every file of the volume: revisions, legacy ones, temp files,
+ * I, P, D, and C last; nothing at all if one of them is not a regular
+ * file.  Calls each() for every file removed (with dry_run: that would
+ * be), and first for every malformed revision name, which stays like
+ * every other file.  Returns the number of the volume's files, or -1.
+ */
+int volume_remove_all(struct volume *volume, int dry_run,
+                      void (*each)(const char *path, enum name_kind kind,
+                                   void *context),
+                      void *context);
+/* Removes the volume's temp files, and I with with_import. */
+int volume_remove_temps(struct volume *volume, int with_import);
+/* True if P is a valid precache: another inode with C's size and mtime. */
+int volume_precache_valid(const struct volume *volume);
+/* Makes P anew: a clone (or copy) of C with C's mtime. */
+int volume_precache_refresh(struct volume *volume);
+/* Removes P if it exists. */
+int volume_precache_remove(struct volume *volume);
+/*
+ * Links C to the next revision name, unless the latest revision already
+ * is C's inode (a crash between link and rename).  C must exist.
+ */
+int volume_save_clean(struct volume *volume, struct revision_list *list);
+/* Removes the lowest ids until keep remain; calls removed() for each. */
+int volume_prune(struct volume *volume, struct revision_list *list, int keep,
+                 void (*removed)(const char *path));
+
+/* How volume_replace_clean treats revisions (the -k option). */
+struct keep_policy {
+	int given; /* -k was given; without it revisions are kept, all */
+	int keep;  /* its value: revisions to keep, or -1 (none, no P) */
+};
+
+/* True if the policy lets C become a revision. */
+int keep_saves_revisions(const struct keep_policy *policy);
+/* True for -k -1: snapshots disabled, no revisions and no P. */
+int keep_disables_snapshots(const struct keep_policy *policy);
+
+/*
+ * Makes the complete file "from" (in from_dir, or the VM directory if
+ * NULL; on the same filesystem) the new C: saves the old C as a revision
+ * (when it exists, if save and the policy allow), fsyncs from, removes P,
+ * renames from over C, prunes (with -k), and makes P anew (unless -k -1).
+ */
+int volume_replace_clean(struct volume *volume, const struct dir *from_dir,
+                         const char *from, int save,
+                         const struct keep_policy *policy);
+
+/* ---- loop.c: loop devices backed by a file ---- */
+
+/*
+ * Calls found(device, context) for every loop device whose backing file
+ * is path (compared by realpath).  Returns the number found, or -1.
+ */
+int loop_devices_of(const char *path,
+                    int (*found)(const char *device, void *context),
+                    void *context);
 
 #endif

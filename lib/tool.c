@@ -47,6 +47,7 @@ int exit_status_for_errno(int err)
 	case EFBIG:
 	case ENXIO:
 	case ENODEV:
+	case ENAMETOOLONG:
 		/* The path names something of the wrong kind. */
 		return EX_DATAERR;
 	case EEXIST:
@@ -65,7 +66,6 @@ int exit_status_for_errno(int err)
 	case ENOMEM:
 	case EMFILE:
 	case ENFILE:
-	case ENAMETOOLONG:
 		return EX_SOFTWARE;
 	default:
 		/* EIO, ENOSPC, EDQUOT and whatever else the disk may say. */
@@ -182,5 +182,49 @@ int seconds_parse(const char *text, int *seconds)
 	if (integer_parse(text, 0, 86400L * 365, &value) != 0)
 		return -1;
 	*seconds = (int)value;
+	return 0;
+}
+
+void option_keep(const char *arg, struct keep_policy *policy,
+                 void (*usage)(FILE *))
+{
+	if (keep_parse(arg, &policy->keep) != 0) {
+		log_errx("invalid -k value: %s (an integer from -1 up)", arg);
+		usage(stderr);
+		exit(EX_USAGE);
+	}
+	policy->given = 1;
+}
+
+int option_wait(const char *arg, void (*usage)(FILE *))
+{
+	int seconds;
+
+	if (seconds_parse(arg, &seconds) != 0) {
+		log_errx("invalid -w value: %s (whole seconds)", arg);
+		usage(stderr);
+		exit(EX_USAGE);
+	}
+	return seconds;
+}
+
+off_t option_size(const char *arg, void (*usage)(FILE *))
+{
+	off_t size;
+
+	if (size_parse(arg, &size) != 0) {
+		log_errx("invalid size: %s", arg);
+		usage(stderr);
+		exit(EX_USAGE);
+	}
+	return size;
+}
+
+int volume_open_locked(struct volume *volume, const char *argument,
+                       int create_dir, int wait_seconds)
+{
+	if (volume_open(volume, argument, create_dir) != 0 ||
+	    volume_lock(volume, wait_seconds) != 0 || volume_stat(volume) != 0)
+		return volume_report_error(volume, errno);
 	return 0;
 }

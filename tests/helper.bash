@@ -162,7 +162,9 @@ mtime_ns() {
 # the ".Dl $ command" lines, with mdoc escapes undone.
 man_examples() {
 	sed -n '/^\.Sh EXAMPLES/,/^\.Sh /p' "$TOP/man/$1" |
-		sed -n 's/^\.Dl \$ //p' | sed -e 's/\\e/\\/g' -e 's/\\-/-/g'
+		sed -n 's/^\.Dl \$ //p' |
+		sed -e 's/\\(dq/"/g' -e "s/\\\\(aq/'/g" -e 's/\\&//g' \
+			-e 's/\\-/-/g' -e 's/\\e/\\/g'
 }
 
 # Runs every EXAMPLES command of man/PAGE in the current directory with
@@ -181,4 +183,133 @@ run_man_examples() {
 		echo "no examples in $1" >&2
 		return 1
 	}
+}
+
+# The names in directory DIR, sorted, on one line separated by spaces.
+files_in() {
+	(cd "$1" && find . -mindepth 1 -maxdepth 1 -printf '%f\n' | LC_ALL=C sort | tr '\n' ' ' | sed 's/ $//')
+}
+
+# The UTC revision time stamp of FILE's mtime: YYYY-MM-DDTHH:MM:SSZ.
+utc_stamp() {
+	date -u -d "@$(stat -c %Y "$1")" +%Y-%m-%dT%H:%M:%SZ
+}
+
+REVISION_STAMP='[0-9]\{4\}-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9]Z'
+
+# The name of the only revision with id N in DIR for base BASE.
+revision_of() {
+	local found
+	found=$(find "$1" -maxdepth 1 -printf '%f\n' |
+		grep -x "$2\.img\.$3@$REVISION_STAMP") || return 1
+	[ "$(printf '%s\n' "$found" | wc -l)" -eq 1 ] || return 1
+	echo "$found"
+}
+
+# The revision ids of BASE in DIR, ascending, on one line.
+revision_ids() {
+	find "$1" -maxdepth 1 -printf '%f\n' |
+		sed -n "s/^$2\.img\.\([0-9][0-9]*\)@$REVISION_STAMP\$/\1/p" |
+		sort -n | tr '\n' ' ' | sed 's/ $//'
+}
+
+# Counts FICLONE ioctls in an strace -e trace=ioctl log.
+ficlone_count() {
+	grep -c 'FICLONE' "$1" || true
+}
+
+# vol_setup KIND: a pool on KIND with one VM directory; sets $POOL, $VM
+# (the VM directory) and $B (the volume appvms/vm1/private).
+vol_setup() {
+	fs_dir "$1"
+	POOL=$DIR/pool
+	VM=$POOL/appvms/vm1
+	B=$VM/private
+	mkdir -p "$VM"
+}
+
+# A stopped origin volume $B whose C holds TEXT at offset 0 (1 MiB file),
+# with a valid precache, as vol-create and a commit would leave it.
+vol_make() {
+	truncate -s 1M "$B.img"
+	printf '%s' "${1:-CLEAN}" | dd of="$B.img" conv=notrunc status=none
+	chmod 600 "$B.img"
+	cp --reflink=auto -p "$B.img" "$B-precache.img"
+}
+
+# The first N bytes of FILE (default 4).
+head_bytes() {
+	head -c "${2:-4}" "$1"
+}
+
+# syslog_capture OUT COMMAND...: runs COMMAND in a private mount namespace
+# whose /dev/log is a socket read by this function; writes the syslog
+# messages COMMAND sent to OUT, one per line, and returns its status.
+syslog_capture() {
+	local out=$1
+	shift
+	unshare -m -- python3 -c '
+import os, socket, subprocess, sys
+out = sys.argv[1]
+subprocess.run(["mount", "-t", "tmpfs", "tmpfs", "/dev"], check=True)
+for name in ("null", "zero", "urandom"):
+    os.mknod("/dev/" + name, 0o20666, os.makedev(1, {"null": 3, "zero": 5, "urandom": 9}[name]))
+log = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+log.bind("/dev/log")
+status = subprocess.run(sys.argv[2:]).returncode
+log.setblocking(False)
+with open(out, "w") as f:
+    while True:
+        try:
+            f.write(log.recv(65536).decode(errors="replace").rstrip("\n") + "\n")
+        except BlockingIOError:
+            break
+sys.exit(status)
+' "$out" "$@"
+}
+
+# Everything about the files in DIR that a tool could change: per entry
+# its name, type, inode, links, size, mtime and a checksum of its data.
+dir_state() {
+	local f
+	(
+		cd "$1" || exit 1
+		find . -mindepth 1 -maxdepth 1 -printf '%f\n' | LC_ALL=C sort | while IFS= read -r f; do
+			printf '%s %s\n' "$(stat -c '%n %F %i %h %s %.9Y' -- "$f")" \
+				"$( [ -f "$f" ] && ! [ -L "$f" ] && md5sum <"$f" | cut -d' ' -f1)"
+		done
+	)
+}
+
+# Prints the first literal block (.Bd -literal ... .Ed) of the EXAMPLES
+# section of man/PAGE: a script shown in full.
+man_example_script() {
+	sed -n '/^\.Sh EXAMPLES/,/^\.Sh /p' "$TOP/man/$1" |
+		sed -n '/^\.Bd -literal/,/^\.Ed/p' | sed '1d;$d' |
+		sed -e 's/\\e/\\/g' -e 's/^\\&//'
+}
+
+# hold_lock DIR [SECONDS]: a background process holds the flock of DIR
+# (for at most SECONDS, default 30) until release_lock; returns once the
+# lock is held.  $holder is its pid.
+hold_lock() {
+	rm -f "$BATS_TEST_TMPDIR/locked"
+	(
+		exec 9<"$1"
+		flock 9
+		touch "$BATS_TEST_TMPDIR/locked"
+		exec sleep "${2:-30}"
+	) >/dev/null 2>&1 3>&- &
+	holder=$!
+	while [ ! -e "$BATS_TEST_TMPDIR/locked" ]; do
+		sleep 0.05
+	done
+}
+
+release_lock() {
+	if [ -n "${holder:-}" ]; then
+		kill "$holder" 2>/dev/null || true
+		wait "$holder" 2>/dev/null || true
+	fi
+	holder=
 }

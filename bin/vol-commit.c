@@ -1,0 +1,149 @@
+/*
+ * vol-commit: commit a stopped VM's dirty image D (or a finished image
+ * FILE) into the clean image C; the old C becomes the next revision.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "reflink.h"
+
+static void usage(FILE *stream)
+{
+	fprintf(stream, "usage: vol-commit [-qv] [-k N] [-w SECONDS] "
+	                "[--from FILE] VOLUME\n");
+}
+
+/* Opens FILE's directory and checks FILE is a regular file there. */
+static int from_open(struct dir *dir, const char *path, const char **name,
+                     char *buf, const struct volume *volume)
+{
+	struct stat st, dir_st;
+	char *slash;
+
+	snprintf(buf, PATH_MAX, "%s", path);
+	slash = strrchr(buf, '/');
+	if (slash == NULL) {
+		*name = buf;
+		if (dir_open(dir, ".") != 0)
+			return EX_IOERR;
+	} else {
+		*slash = '\0';
+		*name = slash + 1;
+		if (dir_open(dir, slash == buf ? "/" : buf) != 0) {
+			log_errc(errno, "%s", path);
+			return exit_status_for_errno(errno);
+		}
+	}
+	if (fstatat(dir->fd, *name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+		log_errc(errno, "%s", path);
+		return exit_status_for_errno(errno);
+	}
+	if (!S_ISREG(st.st_mode)) {
+		log_errx("%s: not a regular file", path);
+		return EX_DATAERR;
+	}
+	if (fstat(volume->dir.fd, &dir_st) != 0 || dir_st.st_dev != st.st_dev) {
+		/* --from consumes FILE by rename: a copy would be slow and
+		 * would leave two images behind. */
+		log_errx("%s: not on the filesystem of %s (--from renames, "
+		         "never copies)",
+		         path, volume->dir.path);
+		return EX_DATAERR;
+	}
+	return 0;
+}
+
+int main(int argc, char *argv[])
+{
+	static const struct option long_options[] = {
+	    {"from", required_argument, NULL, 'F'},
+	    {"keep", required_argument, NULL, 'k'},
+	    {"wait", required_argument, NULL, 'w'},
+	    LONG_OPTIONS_COMMON,
+	    {NULL, 0, NULL, 0}};
+	struct keep_policy policy = {0, 0};
+	struct volume volume;
+	struct dir from_dir;
+	const char *from = NULL, *from_name;
+	char from_buf[PATH_MAX], path[PATH_MAX];
+	int wait_seconds = -1, ch, status;
+
+	log_init(argv[0]);
+	while ((ch = getopt_long(argc, argv, "k:w:" SHORT_OPTIONS_COMMON,
+	                         long_options, NULL)) != -1) {
+		switch (ch) {
+		case 'F':
+			from = optarg;
+			break;
+		case 'k':
+			option_keep(optarg, &policy, usage);
+			break;
+		case 'w':
+			wait_seconds = option_wait(optarg, usage);
+			break;
+		default:
+			option_common(ch, usage);
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc != 1) {
+		usage(stderr);
+		return EX_USAGE;
+	}
+
+	status = volume_open_locked(&volume, argv[0], 0, wait_seconds);
+	if (status != 0)
+		return status;
+	if (volume_remove_temps(&volume, 0) != 0)
+		return volume_report_error(&volume, errno);
+
+	if (from != NULL) {
+		if (volume.dirty.exists) {
+			log_errx("%s: the volume is dirty; commit or discard "
+			         "it before committing %s",
+			         volume_path(&volume, volume.dirty.name, path),
+			         from);
+			return EX_TEMPFAIL;
+		}
+		status =
+		    from_open(&from_dir, from, &from_name, from_buf, &volume);
+		if (status != 0)
+			return status;
+	} else if (!volume.dirty.exists) {
+		struct revision_list list;
+
+		/* Nothing to commit.  What a commit killed after its rename
+		 * left undone (pruning, the precache) is finished here. */
+		if (policy.given) {
+			if (revisions_list(&volume, &list) != 0 ||
+			    volume_prune(&volume, &list, policy.keep, NULL) !=
+			        0)
+				return volume_report_error(&volume, errno);
+			revisions_free(&list);
+		}
+		if (keep_disables_snapshots(&policy)) {
+			if (volume_precache_remove(&volume) != 0)
+				return volume_report_error(&volume, errno);
+		} else if (volume.clean.exists &&
+		           !volume_precache_valid(&volume) &&
+		           volume_precache_refresh(&volume) != 0)
+			return volume_report_error(&volume, errno);
+		return 0;
+	}
+
+	if (!volume.clean.exists)
+		log_warnx("%s is missing: %s becomes it, no revision is made",
+		          volume_path(&volume, volume.clean.name, path),
+		          from ? from : volume.dirty.name);
+	if (volume_replace_clean(&volume, from ? &from_dir : NULL,
+	                         from ? from_name : volume.dirty.name, 1,
+	                         &policy) != 0)
+		return volume_report_error(&volume, errno);
+	volume_close(&volume);
+	return 0;
+}

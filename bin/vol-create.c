@@ -1,0 +1,91 @@
+/*
+ * vol-create: make a new, empty, sparse origin volume: C and its precache P.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include "reflink.h"
+
+static void usage(FILE *stream)
+{
+	fprintf(stream, "usage: vol-create [-fqv] [-k N] [-w SECONDS] -s SIZE "
+	                "VOLUME\n");
+}
+
+int main(int argc, char *argv[])
+{
+	static const struct option long_options[] = {
+	    {"force", no_argument, NULL, 'f'},
+	    {"keep", required_argument, NULL, 'k'},
+	    {"size", required_argument, NULL, 's'},
+	    {"wait", required_argument, NULL, 'w'},
+	    LONG_OPTIONS_COMMON,
+	    {NULL, 0, NULL, 0}};
+	struct keep_policy policy = {0, 0};
+	struct volume volume;
+	struct temp_file temp;
+	off_t size = -1;
+	int force = 0, wait_seconds = -1, ch, status, found;
+
+	log_init(argv[0]);
+	while ((ch = getopt_long(argc, argv, "fk:s:w:" SHORT_OPTIONS_COMMON,
+	                         long_options, NULL)) != -1) {
+		switch (ch) {
+		case 'f':
+			force = 1;
+			break;
+		case 'k':
+			option_keep(optarg, &policy, usage);
+			break;
+		case 's':
+			size = option_size(optarg, usage);
+			break;
+		case 'w':
+			wait_seconds = option_wait(optarg, usage);
+			break;
+		default:
+			option_common(ch, usage);
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc != 1 || size < 0) {
+		usage(stderr);
+		return EX_USAGE;
+	}
+
+	status = volume_open_locked(&volume, argv[0], 1, wait_seconds);
+	if (status != 0)
+		return status;
+	found = volume_remove_all(&volume, 1, NULL, NULL);
+	if (found < 0)
+		return volume_report_error(&volume, errno);
+	if (found > 0 && !force) {
+		log_errx("%s: the volume exists (use -f to replace it)",
+		         argv[0]);
+		return EX_CANTCREAT;
+	}
+	/* No stale revision or precache may survive into the new volume. */
+	if (found > 0 && volume_remove_all(&volume, 0, NULL, NULL) < 0)
+		return volume_report_error(&volume, errno);
+
+	if (temp_create(&temp, &volume.dir, volume.clean.name) != 0) {
+		log_errc(errno, "%s/%s", volume.dir.path, volume.clean.name);
+		return exit_status_for_errno(errno);
+	}
+	if (ftruncate(temp.fd, size) != 0 || temp_commit(&temp, 0) != 0) {
+		int err = errno;
+
+		temp_abort(&temp);
+		log_errc(err, "%s/%s", volume.dir.path, volume.clean.name);
+		return exit_status_for_errno(err);
+	}
+	if (volume_stat(&volume) != 0 ||
+	    (!keep_disables_snapshots(&policy) &&
+	     volume_precache_refresh(&volume) != 0))
+		return volume_report_error(&volume, errno);
+	volume_close(&volume);
+	return 0;
+}

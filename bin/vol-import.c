@@ -1,0 +1,197 @@
+/*
+ * vol-import: replace a volume's content with a file or standard input.
+ * The data is staged in B-import.img, then committed like vol-commit
+ * commits D: the old C becomes the next revision and P is made anew.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "reflink.h"
+
+static void usage(FILE *stream)
+{
+	fprintf(stream, "usage: vol-import [-qv] [-k N] [-s SIZE] [-w SECONDS] "
+	                "VOLUME [FILE | -]\n");
+}
+
+/* Opens FILE for reading; it must be a regular file.  Returns 0 or an exit
+ * status. */
+static int input_open(const char *path, int *fd, struct stat *st)
+{
+	/* O_NONBLOCK: opening a FIFO must not wait for a writer before it
+	 * can be refused. */
+	*fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (*fd < 0) {
+		log_errc(errno, "%s", path);
+		return exit_status_for_errno(errno);
+	}
+	if (fstat(*fd, st) != 0) {
+		log_errc(errno, "%s", path);
+		return EX_IOERR;
+	}
+	if (!S_ISREG(st->st_mode)) {
+		log_errx("%s: not a regular file (give - and redirect standard "
+		         "input to read a pipe or a device)",
+		         path);
+		return EX_DATAERR;
+	}
+	if (fcntl(*fd, F_SETFL, 0) != 0) {
+		log_errc(errno, "%s", path);
+		return EX_IOERR;
+	}
+	return 0;
+}
+
+static void not_enough_data(const char *volume, off_t copied, off_t expected)
+{
+	log_errx("%s: not enough data (copied %jd bytes, expected %jd bytes)",
+	         volume, (intmax_t)copied, (intmax_t)expected);
+}
+
+static void too_much_data(const char *volume, off_t expected)
+{
+	log_errx("%s: too much data (expected %jd bytes)", volume,
+	         (intmax_t)expected);
+}
+
+int main(int argc, char *argv[])
+{
+	static const struct option long_options[] = {
+	    {"keep", required_argument, NULL, 'k'},
+	    {"size", required_argument, NULL, 's'},
+	    {"wait", required_argument, NULL, 'w'},
+	    LONG_OPTIONS_COMMON,
+	    {NULL, 0, NULL, 0}};
+	struct keep_policy policy = {0, 0};
+	struct volume volume;
+	struct temp_file temp;
+	struct copy_result result;
+	struct stat st;
+	const char *input = NULL, *argument;
+	char path[PATH_MAX], temp_path[PATH_MAX];
+	off_t size = -1, copied;
+	int wait_seconds = -1, ch, status, fd = 0, rc;
+
+	log_init(argv[0]);
+	while ((ch = getopt_long(argc, argv, "k:s:w:" SHORT_OPTIONS_COMMON,
+	                         long_options, NULL)) != -1) {
+		switch (ch) {
+		case 'k':
+			option_keep(optarg, &policy, usage);
+			break;
+		case 's':
+			size = option_size(optarg, usage);
+			break;
+		case 'w':
+			wait_seconds = option_wait(optarg, usage);
+			break;
+		default:
+			option_common(ch, usage);
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc < 1 || argc > 2) {
+		usage(stderr);
+		return EX_USAGE;
+	}
+	argument = argv[0];
+	if (argc == 2 && strcmp(argv[1], "-") != 0)
+		input = argv[1];
+
+	/* FILE is checked before the VM directory is made, so that a
+	 * rejected input leaves nothing behind. */
+	if (input != NULL) {
+		status = input_open(input, &fd, &st);
+		if (status != 0)
+			return status;
+		if (size >= 0 && st.st_size < size) {
+			not_enough_data(argument, st.st_size, size);
+			return EX_DATAERR;
+		}
+		if (size >= 0 && st.st_size > size) {
+			too_much_data(argument, size);
+			return EX_DATAERR;
+		}
+		size = st.st_size;
+	}
+
+	status = volume_open_locked(&volume, argument, 1, wait_seconds);
+	if (status != 0)
+		return status;
+	if (volume.dirty.exists) {
+		log_errx("%s: the volume is dirty; commit or discard it before "
+		         "importing",
+		         volume_path(&volume, volume.dirty.name, path));
+		return EX_TEMPFAIL;
+	}
+	if (volume_remove_temps(&volume, 1) != 0)
+		return volume_report_error(&volume, errno);
+
+	volume_path(&volume, volume.clean.name, path);
+	if (temp_create(&temp, &volume.dir, volume.import.name) != 0) {
+		log_errc(errno, "%s: cannot create a temporary file",
+		         volume_path(&volume, volume.import.name, temp_path));
+		return exit_status_for_errno(errno);
+	}
+	volume_path(&volume, temp.name, temp_path);
+	if (input != NULL) {
+		rc = copy_data(temp.fd, fd, size, REFLINK_AUTO, &result);
+		if (rc != 0) {
+			int err = errno;
+
+			temp_abort(&temp);
+			log_errc(err, "%s",
+			         result.source_failed ? input : path);
+			return exit_status_for_errno(err);
+		}
+		log_op("%s %s to %s", result.cloned ? "cloned" : "copied",
+		       input, temp_path);
+	} else {
+		rc = copy_stream(temp.fd, 0, size, &copied);
+		if (rc == -1 && errno == EFBIG) {
+			temp_abort(&temp);
+			too_much_data(argument, size);
+			return EX_DATAERR;
+		}
+		if (rc != 0) {
+			int err = errno;
+
+			temp_abort(&temp);
+			log_errc(err, "%s", rc == -1 ? "standard input" : path);
+			return exit_status_for_errno(err);
+		}
+		if (size >= 0 && copied < size) {
+			temp_abort(&temp);
+			not_enough_data(argument, copied, size);
+			return EX_DATAERR;
+		}
+		log_op("copied standard input to %s", temp_path);
+	}
+	if (temp_commit(&temp, 0) != 0) {
+		log_errc(errno, "%s", path);
+		return exit_status_for_errno(errno);
+	}
+
+	if (volume_replace_clean(&volume, NULL, volume.import.name, 1,
+	                         &policy) != 0) {
+		int err = errno;
+
+		status = volume_report_error(&volume, err);
+		/* A staging file that did not become C is of no use. */
+		if (durable_unlink(&volume.dir, volume.import.name) != 0 &&
+		    errno != ENOENT)
+			log_errc(errno, "%s",
+			         volume_path(&volume, volume.import.name,
+			                     temp_path));
+		return status;
+	}
+	if (input != NULL)
+		close(fd);
+	volume_close(&volume);
+	return 0;
+}

@@ -1,0 +1,111 @@
+/*
+ * vol-prune: remove the oldest numbered revisions of each VOLUME until N
+ * remain, printing the path of each one removed.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+
+#include "reflink.h"
+
+static void usage(FILE *stream)
+{
+	fprintf(stream,
+	        "usage: vol-prune [-nqv] [-k N] [-w SECONDS] VOLUME...\n");
+}
+
+static void removed(const char *path)
+{
+	printf("%s\n", path);
+}
+
+/* Prints what pruning would remove, in the order it would go. */
+static void prune_preview(const struct volume *volume,
+                          const struct revision_list *list, int keep)
+{
+	size_t wanted = keep < 0 ? 0 : (size_t)keep, i;
+	char path[PATH_MAX];
+
+	for (i = 0; i + wanted < list->count; i++)
+		removed(volume_path(volume, list->items[i].name, path));
+}
+
+/* Prunes one volume; returns its exit status. */
+static int prune(const char *argument, int keep, int dry_run, int wait_seconds)
+{
+	struct volume volume;
+	struct revision_list list;
+	int status = 0;
+
+	if (dry_run) {
+		/* A preview changes nothing, so it takes no lock. */
+		if (volume_open(&volume, argument, 0) != 0)
+			status = volume_report_error(&volume, errno);
+	} else
+		status = volume_open_locked(&volume, argument, 0, wait_seconds);
+	if (status != 0) {
+		volume_close(&volume);
+		return status;
+	}
+	if (revisions_list(&volume, &list) != 0) {
+		status = volume_report_error(&volume, errno);
+		volume_close(&volume);
+		return status;
+	}
+	if (dry_run)
+		prune_preview(&volume, &list, keep);
+	else if (volume_prune(&volume, &list, keep, removed) != 0)
+		status = volume_report_error(&volume, errno);
+	revisions_free(&list);
+	volume_close(&volume);
+	return status;
+}
+
+int main(int argc, char *argv[])
+{
+	static const struct option long_options[] = {
+	    {"dry-run", no_argument, NULL, 'n'},
+	    {"keep", required_argument, NULL, 'k'},
+	    {"wait", required_argument, NULL, 'w'},
+	    LONG_OPTIONS_COMMON,
+	    {NULL, 0, NULL, 0}};
+	struct keep_policy policy = {1, 1};
+	int dry_run = 0, wait_seconds = -1, ch, i, status, first_failure = 0;
+
+	log_init(argv[0]);
+	while ((ch = getopt_long(argc, argv, "k:nw:" SHORT_OPTIONS_COMMON,
+	                         long_options, NULL)) != -1) {
+		switch (ch) {
+		case 'k':
+			option_keep(optarg, &policy, usage);
+			break;
+		case 'n':
+			dry_run = 1;
+			break;
+		case 'w':
+			wait_seconds = option_wait(optarg, usage);
+			break;
+		default:
+			option_common(ch, usage);
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc < 1) {
+		usage(stderr);
+		return EX_USAGE;
+	}
+
+	/* One failing volume does not stop the others: a cron job pruning
+	 * a whole pool should not give up at the first odd directory. */
+	for (i = 0; i < argc; i++) {
+		status = prune(argv[i], policy.keep, dry_run, wait_seconds);
+		if (status != 0 && first_failure == 0)
+			first_failure = status;
+	}
+	if (stdout_close() != 0) {
+		log_errc(errno, "standard output");
+		return EX_IOERR;
+	}
+	return first_failure;
+}

@@ -1,0 +1,143 @@
+/*
+ * vol-remove: remove every file of a volume, then its VM directory if
+ * nothing else is left in it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "reflink.h"
+
+static void usage(FILE *stream)
+{
+	fprintf(stream, "usage: vol-remove [-fnqv] [-w SECONDS] VOLUME\n");
+}
+
+/* Prints a removed file's path; warns of a malformed name that stays. */
+static void file_removed(const char *path, enum name_kind kind, void *context)
+{
+	(void)context;
+	if (kind == NAME_MALFORMED)
+		log_warnx("%s: not removed: not a valid revision name", path);
+	else
+		printf("%s\n", path);
+}
+
+/*
+ * Removes the VM directory if it is empty now.  Its parent is found from
+ * the path it was opened by, and only the very directory that was opened
+ * (same device and inode) is removed.
+ */
+static int vm_dir_remove(const struct volume *volume)
+{
+	char buf[PATH_MAX];
+	const char *parent_path, *name;
+	struct stat opened, named;
+	struct dir parent;
+	size_t length;
+	char *slash;
+	int rc = 0;
+
+	snprintf(buf, sizeof(buf), "%s", volume->dir.path);
+	length = strlen(buf);
+	while (length > 1 && buf[length - 1] == '/')
+		buf[--length] = '\0';
+	slash = strrchr(buf, '/');
+	if (slash == NULL) {
+		parent_path = ".";
+		name = buf;
+	} else {
+		*slash = '\0';
+		parent_path = slash == buf ? "/" : buf;
+		name = slash + 1;
+	}
+	/* "." or "/" cannot be removed by this name: leave it. */
+	if (*name == '\0' || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+		return 0;
+	if (dir_open(&parent, parent_path) != 0)
+		return 0;
+	if (fstat(volume->dir.fd, &opened) == 0 &&
+	    fstatat(parent.fd, name, &named, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    opened.st_dev == named.st_dev && opened.st_ino == named.st_ino &&
+	    durable_rmdir(&parent, name) != 0) {
+		/* Anything else left in the directory keeps it. */
+		if (errno != ENOTEMPTY && errno != EEXIST && errno != EBUSY) {
+			log_errc(errno, "%s", volume->dir.path);
+			rc = exit_status_for_errno(errno);
+		}
+	}
+	dir_close(&parent);
+	return rc;
+}
+
+int main(int argc, char *argv[])
+{
+	static const struct option long_options[] = {
+	    {"dry-run", no_argument, NULL, 'n'},
+	    {"force", no_argument, NULL, 'f'},
+	    {"wait", required_argument, NULL, 'w'},
+	    LONG_OPTIONS_COMMON,
+	    {NULL, 0, NULL, 0}};
+	struct volume volume;
+	char path[PATH_MAX];
+	int force = 0, dry_run = 0, wait_seconds = -1, ch, status = 0, found;
+
+	log_init(argv[0]);
+	while ((ch = getopt_long(argc, argv, "fnw:" SHORT_OPTIONS_COMMON,
+	                         long_options, NULL)) != -1) {
+		switch (ch) {
+		case 'f':
+			force = 1;
+			break;
+		case 'n':
+			dry_run = 1;
+			break;
+		case 'w':
+			wait_seconds = option_wait(optarg, usage);
+			break;
+		default:
+			option_common(ch, usage);
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc != 1) {
+		usage(stderr);
+		return EX_USAGE;
+	}
+
+	if (dry_run) {
+		/* A preview changes nothing, so it takes no lock. */
+		if (volume_open(&volume, argv[0], 0) != 0)
+			return volume_report_error(&volume, errno);
+	} else {
+		status = volume_open_locked(&volume, argv[0], 0, wait_seconds);
+		if (status != 0)
+			return status;
+	}
+	if (volume.dirty.exists && !force) {
+		log_errx("%s: the volume is dirty (a VM may be running); "
+		         "nothing removed (-f removes it anyway)",
+		         volume_path(&volume, volume.dirty.name, path));
+		return EX_TEMPFAIL;
+	}
+	found = volume_remove_all(&volume, dry_run, file_removed, NULL);
+	if (found < 0)
+		return volume_report_error(&volume, errno);
+	if (found == 0) {
+		log_errx("%s: no such volume", argv[0]);
+		return EX_NOINPUT;
+	}
+	if (status == 0 && !dry_run)
+		status = vm_dir_remove(&volume);
+	volume_close(&volume);
+	if (stdout_close() != 0) {
+		log_errc(errno, "standard output");
+		return EX_IOERR;
+	}
+	return status;
+}

@@ -1,0 +1,235 @@
+/*
+ * vol-resize: change the size of a volume.  A running VM's dirty image D
+ * is resized in place and its loop devices are told; a stopped volume's
+ * clean image C is replaced by a new inode of the new size.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <linux/loop.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "reflink.h"
+
+static void usage(FILE *stream)
+{
+	fprintf(stream, "usage: vol-resize [-fqv] [-k N] [-w SECONDS] "
+	                "-s [+]SIZE VOLUME\n");
+}
+
+/* The first failure while telling loop devices their new capacity. */
+struct capacity_context {
+	int status;
+};
+
+static int capacity_update(const char *device, void *context)
+{
+	struct capacity_context *capacity = context;
+	int fd;
+
+	/* One device failing must not keep the others at the old size, so
+	 * the failure is recorded and the walk goes on. */
+	fd = open(device, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || ioctl(fd, LOOP_SET_CAPACITY, 0) != 0) {
+		log_errc(errno, "%s: cannot update the capacity", device);
+		if (capacity->status == 0)
+			capacity->status = exit_status_for_errno(errno);
+	} else
+		log_op("set the capacity of %s", device);
+	if (fd >= 0)
+		close(fd);
+	return 0;
+}
+
+/* Computes the new size from the current one; 0 or an exit status. */
+static int size_target(off_t current, off_t size, int relative, int force,
+                       const char *path, off_t *target)
+{
+	if (relative) {
+		if (size > INT64_MAX - current) {
+			log_errx("%s: %jd + %jd bytes is too large", path,
+			         (intmax_t)current, (intmax_t)size);
+			return EX_USAGE;
+		}
+		size += current;
+	}
+	if (size < current && !force) {
+		log_errx("%s: shrinking from %jd to %jd bytes needs -f (the "
+		         "data past the new end is lost)",
+		         path, (intmax_t)current, (intmax_t)size);
+		return EX_USAGE;
+	}
+	*target = size;
+	return 0;
+}
+
+/* Resizes D in place and tells every loop device it backs. */
+static int resize_dirty(struct volume *volume, off_t size, int relative,
+                        int force)
+{
+	struct capacity_context capacity = {0};
+	struct stat st;
+	char path[PATH_MAX];
+	off_t target;
+	int fd, status;
+
+	volume_path(volume, volume->dirty.name, path);
+	fd = openat(volume->dir.fd, volume->dirty.name,
+	            O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) != 0) {
+		log_errc(errno, "%s", path);
+		return exit_status_for_errno(errno);
+	}
+	status = size_target(st.st_size, size, relative, force, path, &target);
+	if (status != 0) {
+		close(fd);
+		return status;
+	}
+	/* The same size still tells the loop devices: a run killed between
+	 * the truncate and the ioctl is finished by running it again. */
+	if (target != st.st_size) {
+		if (ftruncate(fd, target) != 0) {
+			log_errc(errno, "%s", path);
+			return exit_status_for_errno(errno);
+		}
+		/* The new length must be on disk before a loop device lets
+		 * the VM write past the old end. */
+		if (fsync(fd) != 0) {
+			log_errc(errno, "%s", path);
+			return exit_status_for_errno(errno);
+		}
+		log_op("truncated %s from %jd to %jd bytes", path,
+		       (intmax_t)st.st_size, (intmax_t)target);
+	}
+	close(fd);
+	if (loop_devices_of(path, capacity_update, &capacity) < 0) {
+		log_errc(errno, "%s: cannot list its loop devices", path);
+		return exit_status_for_errno(errno);
+	}
+	return capacity.status;
+}
+
+/* Replaces C by a new inode of the new size; P is made anew. */
+static int resize_clean(struct volume *volume, off_t size, int relative,
+                        int force, const struct keep_policy *policy)
+{
+	struct temp_file temp;
+	struct copy_result result;
+	char path[PATH_MAX], temp_path[PATH_MAX];
+	off_t current = volume->clean.st.st_size, target;
+	int fd, status;
+
+	volume_path(volume, volume->clean.name, path);
+	status = size_target(current, size, relative, force, path, &target);
+	if (status != 0 || target == current)
+		return status;
+	fd = openat(volume->dir.fd, volume->clean.name,
+	            O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		log_errc(errno, "%s", path);
+		return exit_status_for_errno(errno);
+	}
+	if (temp_create(&temp, &volume->dir, volume->clean.name) != 0) {
+		log_errc(errno, "%s: cannot create a temporary file", path);
+		close(fd);
+		return exit_status_for_errno(errno);
+	}
+	volume_path(volume, temp.name, temp_path);
+	if (copy_data(temp.fd, fd, target, REFLINK_AUTO, &result) != 0) {
+		int err = errno;
+
+		temp_abort(&temp);
+		log_errc(err, "%s", path);
+		return exit_status_for_errno(err);
+	}
+	close(fd);
+	log_op("%s %s to %s (%jd bytes)", result.cloned ? "cloned" : "copied",
+	       path, temp_path, (intmax_t)target);
+	/* volume_replace_clean fsyncs the new C before renaming it. */
+	if (close(temp.fd) != 0) {
+		temp.fd = -1;
+		log_errc(errno, "%s", path);
+		temp_abort(&temp);
+		return exit_status_for_errno(errno);
+	}
+	temp.fd = -1;
+	/* A shrink loses data, so the old C is kept as a revision first; a
+	 * growth loses nothing and makes none. */
+	if (volume_replace_clean(volume, NULL, temp.name, target < current,
+	                         policy) != 0) {
+		status = volume_report_error(volume, errno);
+		temp_abort(&temp);
+		return status;
+	}
+	return 0;
+}
+
+int main(int argc, char *argv[])
+{
+	static const struct option long_options[] = {
+	    {"force", no_argument, NULL, 'f'},
+	    {"keep", required_argument, NULL, 'k'},
+	    {"size", required_argument, NULL, 's'},
+	    {"wait", required_argument, NULL, 'w'},
+	    LONG_OPTIONS_COMMON,
+	    {NULL, 0, NULL, 0}};
+	struct keep_policy policy = {0, 0};
+	struct volume volume;
+	char path[PATH_MAX];
+	off_t size = -1;
+	int force = 0, relative = 0, wait_seconds = -1, ch, status;
+
+	log_init(argv[0]);
+	while ((ch = getopt_long(argc, argv, "fk:s:w:" SHORT_OPTIONS_COMMON,
+	                         long_options, NULL)) != -1) {
+		switch (ch) {
+		case 'f':
+			force = 1;
+			break;
+		case 'k':
+			option_keep(optarg, &policy, usage);
+			break;
+		case 's':
+			relative = optarg[0] == '+';
+			if (size_parse(optarg + relative, &size) != 0) {
+				log_errx("invalid size: %s", optarg);
+				usage(stderr);
+				return EX_USAGE;
+			}
+			break;
+		case 'w':
+			wait_seconds = option_wait(optarg, usage);
+			break;
+		default:
+			option_common(ch, usage);
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc != 1 || size < 0) {
+		if (argc == 1)
+			log_errx("-s SIZE is required");
+		usage(stderr);
+		return EX_USAGE;
+	}
+
+	status = volume_open_locked(&volume, argv[0], 0, wait_seconds);
+	if (status != 0)
+		return status;
+	if (volume_remove_temps(&volume, 0) != 0)
+		return volume_report_error(&volume, errno);
+	if (volume.dirty.exists)
+		status = resize_dirty(&volume, size, relative, force);
+	else if (volume.clean.exists)
+		status = resize_clean(&volume, size, relative, force, &policy);
+	else {
+		log_errx("%s: no such volume",
+		         volume_path(&volume, volume.clean.name, path));
+		status = EX_NOINPUT;
+	}
+	volume_close(&volume);
+	return status;
+}

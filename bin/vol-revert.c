@@ -1,0 +1,150 @@
+/*
+ * vol-revert: make a revision the clean image C again.  The current C
+ * first becomes the newest revision, so a revert can itself be reverted.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "reflink.h"
+
+static void usage(FILE *stream)
+{
+	fprintf(stream, "usage: vol-revert [-qv] [-k N] [-r REV] [--discard] "
+	                "[-w SECONDS] VOLUME\n");
+}
+
+/* True if revision is the same inode as C (a link made by a crash). */
+static int revision_is_clean(const struct volume *volume,
+                             const struct revision *revision)
+{
+	struct stat st;
+
+	return volume->clean.exists &&
+	       fstatat(volume->dir.fd, revision->name, &st,
+	               AT_SYMLINK_NOFOLLOW) == 0 &&
+	       st.st_ino == volume->clean.st.st_ino &&
+	       st.st_dev == volume->clean.st.st_dev;
+}
+
+/*
+ * Finds REV in list: a decimal id, or "latest", the highest id whose
+ * content differs from C.  Returns NULL if there is none.
+ */
+static const struct revision *revision_find(const struct volume *volume,
+                                            const struct revision_list *list,
+                                            const char *wanted)
+{
+	uint64_t id = 0;
+	size_t i;
+
+	if (strcmp(wanted, "latest") == 0) {
+		for (i = list->count; i-- > 0;)
+			if (!revision_is_clean(volume, &list->items[i]))
+				return &list->items[i];
+		return NULL;
+	}
+	for (; *wanted >= '0' && *wanted <= '9'; wanted++) {
+		unsigned digit = (unsigned)(*wanted - '0');
+
+		if (id > (UINT64_MAX - digit) / 10)
+			return NULL; /* no revision has an id this large */
+		id = id * 10 + digit;
+	}
+	for (i = 0; i < list->count; i++)
+		if (list->items[i].id == id)
+			return &list->items[i];
+	return NULL;
+}
+
+int main(int argc, char *argv[])
+{
+	static const struct option long_options[] = {
+	    {"discard", no_argument, NULL, 'D'},
+	    {"keep", required_argument, NULL, 'k'},
+	    {"revision", required_argument, NULL, 'r'},
+	    {"wait", required_argument, NULL, 'w'},
+	    LONG_OPTIONS_COMMON,
+	    {NULL, 0, NULL, 0}};
+	struct keep_policy policy = {0, 0};
+	struct volume volume;
+	struct revision_list list;
+	const struct revision *chosen;
+	const char *wanted = "latest";
+	char path[PATH_MAX], name[NAME_MAX + 1];
+	int discard = 0, wait_seconds = -1, ch, status;
+
+	log_init(argv[0]);
+	while ((ch = getopt_long(argc, argv, "k:r:w:" SHORT_OPTIONS_COMMON,
+	                         long_options, NULL)) != -1) {
+		switch (ch) {
+		case 'D':
+			discard = 1;
+			break;
+		case 'k':
+			option_keep(optarg, &policy, usage);
+			break;
+		case 'r':
+			wanted = optarg;
+			if (strcmp(wanted, "latest") != 0 &&
+			    (*wanted == '\0' ||
+			     strspn(wanted, "0123456789") != strlen(wanted))) {
+				log_errx("invalid revision: %s (an id or "
+				         "latest)",
+				         wanted);
+				usage(stderr);
+				return EX_USAGE;
+			}
+			break;
+		case 'w':
+			wait_seconds = option_wait(optarg, usage);
+			break;
+		default:
+			option_common(ch, usage);
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc != 1) {
+		usage(stderr);
+		return EX_USAGE;
+	}
+
+	status = volume_open_locked(&volume, argv[0], 0, wait_seconds);
+	if (status != 0)
+		return status;
+	if (volume.dirty.exists && !discard) {
+		log_errx("%s: the volume is dirty (a VM runs on it, or it "
+		         "was not committed): commit it, or use --discard",
+		         volume_path(&volume, volume.dirty.name, path));
+		return EX_TEMPFAIL;
+	}
+	if (volume_remove_temps(&volume, 0) != 0 ||
+	    revisions_list(&volume, &list) != 0)
+		return volume_report_error(&volume, errno);
+	chosen = revision_find(&volume, &list, wanted);
+	if (chosen == NULL) {
+		if (list.count == 0)
+			log_errx("%s: no revisions", argv[0]);
+		else
+			log_errx("%s: no revision %s", argv[0], wanted);
+		return EX_NOINPUT;
+	}
+	snprintf(name, sizeof(name), "%s", chosen->name);
+	revisions_free(&list);
+	if (volume.dirty.exists) {
+		if (durable_unlink(&volume.dir, volume.dirty.name) != 0 &&
+		    errno != ENOENT) {
+			log_errc(errno, "%s",
+			         volume_path(&volume, volume.dirty.name, path));
+			return exit_status_for_errno(errno);
+		}
+		volume.dirty.exists = 0;
+	}
+	if (volume_replace_clean(&volume, NULL, name, 1, &policy) != 0)
+		return volume_report_error(&volume, errno);
+	volume_close(&volume);
+	return 0;
+}

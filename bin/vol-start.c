@@ -1,0 +1,270 @@
+/*
+ * vol-start: prepare the dirty image D that a VM runs on, and print its
+ * path.  Origin volume: D is the precache P renamed (no copy at all), or
+ * a clone of C; a D left by a crash is resumed.  Snapshot volume (-S):
+ * own C is a hard link of SRC's C and D a clone of it.  Volatile volume:
+ * D is a new sparse file.  -k -1 (snapshots disabled): C itself becomes D.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include "reflink.h"
+
+static void usage(FILE *stream)
+{
+	fprintf(stream, "usage: vol-start [-qv] [-w SECONDS] [-k N | -S SRC | "
+	                "--volatile -s SIZE] VOLUME\n");
+}
+
+/* Makes D a new file holding the data of from (a clone where possible). */
+static int dirty_clone(struct volume *volume, const char *from)
+{
+	struct temp_file temp;
+	struct copy_result result;
+	char path[PATH_MAX];
+	struct stat st;
+	int fd;
+
+	fd = openat(volume->dir.fd, from, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) != 0) {
+		log_errc(errno, "%s", volume_path(volume, from, path));
+		return exit_status_for_errno(errno);
+	}
+	if (temp_create(&temp, &volume->dir, volume->dirty.name) != 0) {
+		log_errc(errno, "%s",
+		         volume_path(volume, volume->dirty.name, path));
+		close(fd);
+		return exit_status_for_errno(errno);
+	}
+	if (copy_data(temp.fd, fd, st.st_size, REFLINK_AUTO, &result) != 0) {
+		int err = errno;
+
+		temp_abort(&temp);
+		close(fd);
+		log_errc(err, "%s",
+		         volume_path(volume,
+		                     result.source_failed ? from
+		                                          : volume->dirty.name,
+		                     path));
+		return exit_status_for_errno(err);
+	}
+	close(fd);
+	log_op("%s %s to %s", result.cloned ? "cloned" : "copied",
+	       volume_path(volume, from, path), temp.name);
+	if (temp_commit(&temp, 0) != 0) {
+		log_errc(errno, "%s",
+		         volume_path(volume, volume->dirty.name, path));
+		return exit_status_for_errno(errno);
+	}
+	return 0;
+}
+
+static int start_origin(struct volume *volume)
+{
+	char path[PATH_MAX];
+
+	if (volume->dirty.exists) {
+		log_warnx("%s exists: resuming its uncommitted state",
+		          volume_path(volume, volume->dirty.name, path));
+		return 0;
+	}
+	if (!volume->clean.exists) {
+		log_errx("%s: No such file or directory",
+		         volume_path(volume, volume->clean.name, path));
+		return EX_NOINPUT;
+	}
+	if (volume->precache.exists) {
+		if (volume_precache_valid(volume)) {
+			/* The precache is a clone of C made at the last
+			 * commit: starting costs one rename. */
+			if (durable_rename(&volume->dir, volume->precache.name,
+			                   &volume->dir, volume->dirty.name,
+			                   0) != 0) {
+				log_errc(errno, "%s",
+				         volume_path(volume,
+				                     volume->precache.name,
+				                     path));
+				return exit_status_for_errno(errno);
+			}
+			return 0;
+		}
+		log_warnx("%s: stale precache (not a copy of the clean "
+		          "image): removed",
+		          volume_path(volume, volume->precache.name, path));
+		if (volume_precache_remove(volume) != 0)
+			return volume_report_error(volume, errno);
+	}
+	return dirty_clone(volume, volume->clean.name);
+}
+
+static int start_snapshots_disabled(struct volume *volume)
+{
+	struct revision_list list;
+	char path[PATH_MAX];
+
+	if (volume->dirty.exists) {
+		log_warnx("%s exists: resuming its uncommitted state",
+		          volume_path(volume, volume->dirty.name, path));
+	} else {
+		/* C is checked before anything is removed, so a missing C
+		 * costs no revision. */
+		if (!volume->clean.exists) {
+			log_errx("%s: No such file or directory",
+			         volume_path(volume, volume->clean.name, path));
+			return EX_NOINPUT;
+		}
+		if (durable_rename(&volume->dir, volume->clean.name,
+		                   &volume->dir, volume->dirty.name,
+		                   RENAME_NOREPLACE) != 0) {
+			log_errc(errno, "%s",
+			         volume_path(volume, volume->clean.name, path));
+			return exit_status_for_errno(errno);
+		}
+	}
+	if (volume_precache_remove(volume) != 0 ||
+	    revisions_list(volume, &list) != 0 ||
+	    volume_prune(volume, &list, 0, NULL) != 0)
+		return volume_report_error(volume, errno);
+	revisions_free(&list);
+	return 0;
+}
+
+static int start_snapshot(struct volume *volume, const char *source_arg)
+{
+	struct volume source;
+	char path[PATH_MAX];
+
+	if (volume_open(&source, source_arg, 0) != 0)
+		return volume_report_error(&source, errno);
+	if (!source.clean.exists) {
+		log_errx("%s: No such file or directory",
+		         volume_path(&source, source.clean.name, path));
+		return EX_NOINPUT;
+	}
+	/* Own C is SRC's C itself, by hard link: free whatever the size. */
+	if (volume->clean.exists &&
+	    (volume->clean.st.st_ino != source.clean.st.st_ino ||
+	     volume->clean.st.st_dev != source.clean.st.st_dev)) {
+		if (durable_unlink(&volume->dir, volume->clean.name) != 0 &&
+		    errno != ENOENT) {
+			log_errc(errno, "%s",
+			         volume_path(volume, volume->clean.name, path));
+			return exit_status_for_errno(errno);
+		}
+		volume->clean.exists = 0;
+	}
+	if (!volume->clean.exists &&
+	    durable_link(&source.dir, source.clean.name, &volume->dir,
+	                 volume->clean.name) != 0) {
+		log_errc(errno, "%s",
+		         volume_path(volume, volume->clean.name, path));
+		return exit_status_for_errno(errno);
+	}
+	volume_close(&source);
+	/* A D left by a crash is stale: a snapshot volume starts afresh. */
+	return dirty_clone(volume, volume->clean.name);
+}
+
+static int start_volatile(struct volume *volume, off_t size)
+{
+	struct temp_file temp;
+	char path[PATH_MAX];
+	int err;
+
+	volume_path(volume, volume->dirty.name, path);
+	if (temp_create(&temp, &volume->dir, volume->dirty.name) != 0) {
+		log_errc(errno, "%s", path);
+		return exit_status_for_errno(errno);
+	}
+	/* Always a new inode: nothing of an earlier run's data survives. */
+	if (ftruncate(temp.fd, size) != 0) {
+		err = errno;
+		temp_abort(&temp);
+		log_errc(err, "%s", path);
+		return exit_status_for_errno(err);
+	}
+	if (temp_commit(&temp, 0) != 0) {
+		log_errc(errno, "%s", path);
+		return exit_status_for_errno(errno);
+	}
+	return 0;
+}
+
+int main(int argc, char *argv[])
+{
+	static const struct option long_options[] = {
+	    {"keep", required_argument, NULL, 'k'},
+	    {"size", required_argument, NULL, 's'},
+	    {"snapshot", required_argument, NULL, 'S'},
+	    {"volatile", no_argument, NULL, 'T'},
+	    {"wait", required_argument, NULL, 'w'},
+	    LONG_OPTIONS_COMMON,
+	    {NULL, 0, NULL, 0}};
+	struct keep_policy policy = {0, 0};
+	struct volume volume;
+	const char *source = NULL;
+	char path[PATH_MAX];
+	off_t size = -1;
+	int volatile_type = 0, wait_seconds = -1, ch, status;
+
+	log_init(argv[0]);
+	while ((ch = getopt_long(argc, argv, "k:S:s:w:" SHORT_OPTIONS_COMMON,
+	                         long_options, NULL)) != -1) {
+		switch (ch) {
+		case 'k':
+			option_keep(optarg, &policy, usage);
+			break;
+		case 'S':
+			source = optarg;
+			break;
+		case 's':
+			size = option_size(optarg, usage);
+			break;
+		case 'T':
+			volatile_type = 1;
+			break;
+		case 'w':
+			wait_seconds = option_wait(optarg, usage);
+			break;
+		default:
+			option_common(ch, usage);
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	/* One volume type per call; -s belongs to --volatile only. */
+	if (argc != 1 || policy.given + (source != NULL) + volatile_type > 1 ||
+	    volatile_type != (size >= 0)) {
+		usage(stderr);
+		return EX_USAGE;
+	}
+
+	status = volume_open_locked(
+	    &volume, argv[0], source != NULL || volatile_type, wait_seconds);
+	if (status != 0)
+		return status;
+	/* Whatever an earlier run left half-made is removed first; an
+	 * import in progress is not trusted either. */
+	if (volume_remove_temps(&volume, 1) != 0)
+		return volume_report_error(&volume, errno);
+	if (source != NULL)
+		status = start_snapshot(&volume, source);
+	else if (volatile_type)
+		status = start_volatile(&volume, size);
+	else if (keep_disables_snapshots(&policy))
+		status = start_snapshots_disabled(&volume);
+	else
+		status = start_origin(&volume);
+	if (status != 0)
+		return status;
+	printf("%s\n", volume_path(&volume, volume.dirty.name, path));
+	if (stdout_close() != 0) {
+		log_errc(errno, "standard output");
+		return EX_IOERR;
+	}
+	volume_close(&volume);
+	return 0;
+}

@@ -1,0 +1,167 @@
+/*
+ * revision.c: the names of a volume's files.  A revision is
+ * "B.img.N@YYYY-MM-DDTHH:MM:SSZ" with N decimal; "B.img@...Z" is the legacy
+ * format of 2018.  Parsing is strict: a name that only looks like a
+ * revision is classified as malformed, never guessed at.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "reflink.h"
+
+#define TIME_TEXT_LENGTH 20 /* "YYYY-MM-DDTHH:MM:SSZ" */
+
+static int digits(const char *text, size_t count, int *value)
+{
+	size_t i;
+
+	*value = 0;
+	for (i = 0; i < count; i++) {
+		if (text[i] < '0' || text[i] > '9')
+			return -1;
+		*value = *value * 10 + (text[i] - '0');
+	}
+	return 0;
+}
+
+int revision_time_parse(const char *text, time_t *when)
+{
+	struct tm tm, check;
+	time_t t;
+
+	memset(&tm, 0, sizeof(tm));
+	if (strlen(text) != TIME_TEXT_LENGTH || text[4] != '-' ||
+	    text[7] != '-' || text[10] != 'T' || text[13] != ':' ||
+	    text[16] != ':' || text[19] != 'Z' ||
+	    digits(text, 4, &tm.tm_year) || digits(text + 5, 2, &tm.tm_mon) ||
+	    digits(text + 8, 2, &tm.tm_mday) ||
+	    digits(text + 11, 2, &tm.tm_hour) ||
+	    digits(text + 14, 2, &tm.tm_min) ||
+	    digits(text + 17, 2, &tm.tm_sec))
+		return -1;
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	check = tm;
+	t = timegm(&tm);
+	/* timegm normalises 2018-02-30 to March 2: a changed field means
+	 * the date did not exist. */
+	if (tm.tm_year != check.tm_year || tm.tm_mon != check.tm_mon ||
+	    tm.tm_mday != check.tm_mday || tm.tm_hour != check.tm_hour ||
+	    tm.tm_min != check.tm_min || tm.tm_sec != check.tm_sec)
+		return -1;
+	*when = t;
+	return 0;
+}
+
+int revision_time_format(time_t when, char *buf, size_t len)
+{
+	struct tm tm;
+
+	if (gmtime_r(&when, &tm) == NULL ||
+	    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0) {
+		errno = EOVERFLOW;
+		return -1;
+	}
+	return 0;
+}
+
+int revision_name_format(char *buf, size_t len, const char *base, uint64_t id,
+                         time_t when)
+{
+	char when_text[64];
+
+	if (revision_time_format(when, when_text, sizeof(when_text)) != 0)
+		return -1;
+	if ((size_t)snprintf(buf, len, "%s.img.%llu@%s", base,
+	                     (unsigned long long)id, when_text) >= len) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	return 0;
+}
+
+/* Parses "N@time" (numbered) or "@time" (legacy) after "B.img". */
+static int revision_suffix_parse(const char *text, struct revision *revision)
+{
+	uint64_t id = 0;
+
+	revision->legacy = text[0] == '@';
+	if (!revision->legacy) {
+		if (text[0] != '.')
+			return -1;
+		text++;
+		if (*text < '0' || *text > '9')
+			return -1;
+		for (; *text >= '0' && *text <= '9'; text++) {
+			unsigned digit = (unsigned)(*text - '0');
+
+			if (id > (UINT64_MAX - digit) / 10)
+				return -1; /* beyond 64 bits */
+			id = id * 10 + digit;
+		}
+		if (*text != '@')
+			return -1;
+	}
+	revision->id = id;
+	return revision_time_parse(text + 1, &revision->time);
+}
+
+enum name_kind volume_name_kind(const char *base, const char *name,
+                                struct revision *revision)
+{
+	static const struct {
+		const char *suffix;
+		enum name_kind kind;
+	} fixed[] = {{".img", NAME_CLEAN},
+	             {"-dirty.img", NAME_DIRTY},
+	             {"-precache.img", NAME_PRECACHE},
+	             {"-import.img", NAME_IMPORT}};
+	size_t base_length = strlen(base), i;
+	struct revision scratch;
+	const char *rest, *tilde;
+
+	if (revision == NULL)
+		revision = &scratch;
+	if (strncmp(name, base, base_length) != 0)
+		return NAME_OTHER;
+	rest = name + base_length;
+	tilde = strchr(rest, '~');
+	for (i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
+		size_t length = strlen(fixed[i].suffix);
+
+		if (strncmp(rest, fixed[i].suffix, length) != 0)
+			continue;
+		if (rest[length] == '\0')
+			return fixed[i].kind;
+		if (rest[length] == '~' && rest[length + 1] != '\0')
+			return NAME_TEMP;
+	}
+	if (strncmp(rest, ".img", 4) != 0 || (rest[4] != '.' && rest[4] != '@'))
+		return NAME_OTHER;
+	if (tilde != NULL) {
+		/* A temp file of a revision: "B.img.N@...Z~XXXXXX". */
+		char prefix[NAME_MAX + 1];
+		size_t length = (size_t)(tilde - rest);
+
+		if (length >= sizeof(prefix) || tilde[1] == '\0')
+			return NAME_OTHER;
+		memcpy(prefix, rest + 4, length - 4);
+		prefix[length - 4] = '\0';
+		if (revision_suffix_parse(prefix, revision) == 0 &&
+		    !revision->legacy)
+			return NAME_TEMP;
+		return NAME_OTHER;
+	}
+	if (strlen(name) > NAME_MAX)
+		return NAME_OTHER;
+	strcpy(revision->name, name);
+	if (revision_suffix_parse(rest + 4, revision) == 0)
+		return revision->legacy ? NAME_LEGACY : NAME_REVISION;
+	/* Only what resembles a revision is called malformed; a backup
+	 * such as "B.img.bak" is someone else's file. */
+	if (strchr(rest, '@') != NULL)
+		return NAME_MALFORMED;
+	return NAME_OTHER;
+}

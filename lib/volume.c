@@ -1,0 +1,662 @@
+/*
+ * volume.c: a volume is the set of files "B.img", "B-dirty.img",
+ * "B-precache.img", "B-import.img" and the revisions "B.img.N@...Z" in one
+ * VM directory.  This file opens and locks that directory and holds the
+ * steps that several tools share: listing revisions, saving C as a
+ * revision, pruning, the precache, and replacing C.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "reflink.h"
+
+static int fail(struct volume *volume, const char *name, const char *reason)
+{
+	int saved = errno;
+
+	volume_path(volume, name, volume->error_path);
+	volume->error_reason = reason;
+	errno = saved;
+	return -1;
+}
+
+/* As fail(), for a file in another directory. */
+static int fail_in(struct volume *volume, const struct dir *dir,
+                   const char *name)
+{
+	int saved = errno;
+
+	dir_join(dir, name, volume->error_path, sizeof(volume->error_path));
+	volume->error_reason = NULL;
+	errno = saved;
+	return -1;
+}
+
+const char *volume_path(const struct volume *volume, const char *name,
+                        char *buf)
+{
+	return dir_join(&volume->dir, name, buf, PATH_MAX);
+}
+
+int volume_report_error(const struct volume *volume, int err)
+{
+	if (volume->error_reason != NULL)
+		log_errx("%s: %s", volume->error_path, volume->error_reason);
+	else
+		log_errc(err, "%s", volume->error_path);
+	return exit_status_for_errno(err);
+}
+
+static int name_set(char *buf, const char *base, const char *suffix)
+{
+	if (strlen(base) + strlen(suffix) > NAME_MAX) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	strcpy(buf, base);
+	strcat(buf, suffix);
+	return 0;
+}
+
+int volume_open(struct volume *volume, const char *argument, int create_dir)
+{
+	char buf[PATH_MAX];
+	const char *slash, *dir_path, *base;
+	size_t length;
+	int rc;
+
+	memset(volume, 0, sizeof(*volume));
+	volume->dir.fd = -1;
+	snprintf(volume->error_path, sizeof(volume->error_path), "%s",
+	         argument);
+	length = strlen(argument);
+	if (length >= sizeof(buf)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	strcpy(buf, argument);
+	/* B.img is accepted for B: strip one ".img". */
+	if (length > 4 && strcmp(buf + length - 4, ".img") == 0)
+		buf[length - 4] = '\0';
+	slash = strrchr(buf, '/');
+	if (slash == NULL) {
+		dir_path = ".";
+		base = buf;
+	} else {
+		char *end = buf + (slash - buf);
+
+		base = slash + 1;
+		/* "vm1//private": the directory is "vm1", not "vm1/". */
+		while (end > buf && end[-1] == '/')
+			end--;
+		*end = '\0';
+		dir_path = end == buf ? "/" : buf;
+	}
+	if (*base == '\0' || strcmp(base, ".") == 0 ||
+	    strcmp(base, "..") == 0) {
+		volume->error_reason = "not a volume name";
+		errno = EINVAL;
+		return -1;
+	}
+	if (name_set(volume->base, base, "") != 0 ||
+	    name_set(volume->clean.name, base, ".img") != 0 ||
+	    name_set(volume->dirty.name, base, "-dirty.img") != 0 ||
+	    name_set(volume->precache.name, base, "-precache.img") != 0 ||
+	    name_set(volume->import.name, base, "-import.img") != 0)
+		return -1;
+	rc = dir_open(&volume->dir, dir_path);
+	if (rc != 0 && errno == ENOENT && create_dir) {
+		char parent_buf[PATH_MAX];
+		const char *parent_path, *name;
+		char *parent_slash;
+		struct dir parent;
+
+		strcpy(parent_buf, dir_path);
+		parent_slash = strrchr(parent_buf, '/');
+		if (parent_slash == NULL) {
+			parent_path = ".";
+			name = parent_buf;
+		} else {
+			*parent_slash = '\0';
+			parent_path =
+			    parent_slash == parent_buf ? "/" : parent_buf;
+			name = parent_slash + 1;
+		}
+		if (dir_open(&parent, parent_path) != 0) {
+			snprintf(volume->error_path, sizeof(volume->error_path),
+			         "%s", parent_path);
+			return -1;
+		}
+		rc = durable_mkdir(&parent, name, 0755) < 0
+		         ? -1
+		         : dir_openat(&volume->dir, &parent, name);
+		dir_close(&parent);
+		if (rc == 0)
+			strcpy(volume->dir.path, dir_path);
+	}
+	if (rc != 0) {
+		snprintf(volume->error_path, sizeof(volume->error_path), "%s",
+		         dir_path);
+		return -1;
+	}
+	return volume_stat(volume);
+}
+
+void volume_close(struct volume *volume)
+{
+	dir_close(&volume->dir);
+}
+
+int volume_lock(struct volume *volume, int wait_seconds)
+{
+	struct timespec start, now, pause = {0, 20 * 1000 * 1000};
+
+	if (wait_seconds < 0) {
+		while (flock(volume->dir.fd, LOCK_EX) != 0)
+			if (errno != EINTR)
+				return fail(volume, ".", NULL);
+		return 0;
+	}
+	/* Polling keeps the bounded wait free of signals and timers. */
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (;;) {
+		if (flock(volume->dir.fd, LOCK_EX | LOCK_NB) == 0)
+			return 0;
+		if (errno != EWOULDBLOCK && errno != EINTR)
+			return fail(volume, ".", NULL);
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (now.tv_sec - start.tv_sec +
+		        (now.tv_nsec - start.tv_nsec) / 1e9 >=
+		    wait_seconds) {
+			snprintf(volume->error_path, sizeof(volume->error_path),
+			         "%s", volume->dir.path);
+			volume->error_reason =
+			    "busy: another tool holds the lock of this "
+			    "directory";
+			errno = EWOULDBLOCK;
+			return -1;
+		}
+		nanosleep(&pause, NULL);
+	}
+}
+
+static int file_stat(struct volume *volume, struct volume_file *file)
+{
+	if (fstatat(volume->dir.fd, file->name, &file->st,
+	            AT_SYMLINK_NOFOLLOW) != 0) {
+		file->exists = 0;
+		if (errno == ENOENT)
+			return 0;
+		return fail(volume, file->name, NULL);
+	}
+	file->exists = 1;
+	if (!S_ISREG(file->st.st_mode)) {
+		/* A symlink or a device where an image belongs is never
+		 * followed or written: someone else put it there. */
+		errno = EINVAL;
+		return fail(volume, file->name,
+		            S_ISLNK(file->st.st_mode)
+		                ? "is a symbolic link, not an image file"
+		                : "not a regular file");
+	}
+	return 0;
+}
+
+int volume_stat(struct volume *volume)
+{
+	if (file_stat(volume, &volume->clean) != 0 ||
+	    file_stat(volume, &volume->dirty) != 0 ||
+	    file_stat(volume, &volume->precache) != 0 ||
+	    file_stat(volume, &volume->import) != 0)
+		return -1;
+	return 0;
+}
+
+static int revision_compare(const void *a, const void *b)
+{
+	const struct revision *x = a, *y = b;
+
+	if (x->id != y->id)
+		return x->id < y->id ? -1 : 1;
+	if (x->time != y->time)
+		return x->time < y->time ? -1 : 1;
+	return strcmp(x->name, y->name);
+}
+
+static int revision_append(struct revision **items, size_t *count,
+                           size_t *capacity, const struct revision *item)
+{
+	if (*count == *capacity) {
+		size_t grown = *capacity ? 2 * *capacity : 16;
+		struct revision *bigger =
+		    realloc(*items, grown * sizeof(**items));
+
+		if (bigger == NULL)
+			return -1;
+		*items = bigger;
+		*capacity = grown;
+	}
+	(*items)[(*count)++] = *item;
+	return 0;
+}
+
+int revisions_list(struct volume *volume, struct revision_list *list)
+{
+	struct dirent *entry;
+	struct revision revision;
+	DIR *dir;
+	int fd, rc = 0;
+
+	memset(list, 0, sizeof(*list));
+	fd = openat(volume->dir.fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || (dir = fdopendir(fd)) == NULL) {
+		if (fd >= 0)
+			close(fd);
+		return fail(volume, ".", NULL);
+	}
+	while ((errno = 0, entry = readdir(dir)) != NULL) {
+		switch (
+		    volume_name_kind(volume->base, entry->d_name, &revision)) {
+		case NAME_REVISION:
+			rc = revision_append(&list->items, &list->count,
+			                     &list->capacity, &revision);
+			break;
+		case NAME_LEGACY:
+			rc = revision_append(&list->legacy, &list->legacy_count,
+			                     &list->legacy_capacity, &revision);
+			break;
+		default:
+			break;
+		}
+		if (rc != 0)
+			break;
+	}
+	if (rc == 0 && errno != 0)
+		rc = -1;
+	closedir(dir);
+	if (rc != 0) {
+		revisions_free(list);
+		return fail(volume, ".", NULL);
+	}
+	/* qsort's array may not be NULL, even when empty. */
+	if (list->count > 0)
+		qsort(list->items, list->count, sizeof(*list->items),
+		      revision_compare);
+	if (list->legacy_count > 0)
+		qsort(list->legacy, list->legacy_count, sizeof(*list->legacy),
+		      revision_compare);
+	return 0;
+}
+
+void revisions_free(struct revision_list *list)
+{
+	free(list->items);
+	free(list->legacy);
+	memset(list, 0, sizeof(*list));
+}
+
+int volume_remove_temps(struct volume *volume, int with_import)
+{
+	struct dirent *entry;
+	DIR *dir;
+	int fd, rc = 0;
+
+	fd = openat(volume->dir.fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || (dir = fdopendir(fd)) == NULL) {
+		if (fd >= 0)
+			close(fd);
+		return fail(volume, ".", NULL);
+	}
+	/* Removing entries while reading the directory is safe: readdir may
+	 * or may not return an entry removed meanwhile, nothing worse. */
+	while ((entry = readdir(dir)) != NULL) {
+		if (volume_name_kind(volume->base, entry->d_name, NULL) !=
+		    NAME_TEMP)
+			continue;
+		if (durable_unlink(&volume->dir, entry->d_name) != 0 &&
+		    errno != ENOENT) {
+			rc = fail(volume, entry->d_name, NULL);
+			break;
+		}
+	}
+	closedir(dir);
+	if (rc == 0 && with_import && volume->import.exists) {
+		if (durable_unlink(&volume->dir, volume->import.name) != 0 &&
+		    errno != ENOENT)
+			return fail(volume, volume->import.name, NULL);
+		volume->import.exists = 0;
+	}
+	return rc;
+}
+
+int volume_precache_valid(const struct volume *volume)
+{
+	const struct stat *c = &volume->clean.st, *p = &volume->precache.st;
+
+	return volume->clean.exists && volume->precache.exists &&
+	       p->st_ino != c->st_ino && p->st_size == c->st_size &&
+	       p->st_mtim.tv_sec == c->st_mtim.tv_sec &&
+	       p->st_mtim.tv_nsec == c->st_mtim.tv_nsec;
+}
+
+int volume_precache_remove(struct volume *volume)
+{
+	if (!volume->precache.exists)
+		return 0;
+	if (durable_unlink(&volume->dir, volume->precache.name) != 0 &&
+	    errno != ENOENT)
+		return fail(volume, volume->precache.name, NULL);
+	volume->precache.exists = 0;
+	return 0;
+}
+
+int volume_precache_refresh(struct volume *volume)
+{
+	struct temp_file temp;
+	struct copy_result result;
+	struct timespec times[2];
+	char src[PATH_MAX], dst[PATH_MAX];
+	int fd;
+
+	if (volume_precache_remove(volume) != 0)
+		return -1;
+	fd = openat(volume->dir.fd, volume->clean.name,
+	            O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return fail(volume, volume->clean.name, NULL);
+	if (fstat(fd, &volume->clean.st) != 0) {
+		close(fd);
+		return fail(volume, volume->clean.name, NULL);
+	}
+	if (temp_create(&temp, &volume->dir, volume->precache.name) != 0) {
+		close(fd);
+		return fail(volume, volume->precache.name, NULL);
+	}
+	if (copy_data(temp.fd, fd, volume->clean.st.st_size, REFLINK_AUTO,
+	              &result) != 0) {
+		temp_abort(&temp);
+		close(fd);
+		return fail(volume,
+		            result.source_failed ? volume->clean.name
+		                                 : volume->precache.name,
+		            NULL);
+	}
+	close(fd);
+	log_op("%s %s to %s", result.cloned ? "cloned" : "copied",
+	       volume_path(volume, volume->clean.name, src),
+	       volume_path(volume, temp.name, dst));
+	/* The same mtime is what marks P as a copy of this very C. */
+	times[0].tv_nsec = UTIME_OMIT;
+	times[1] = volume->clean.st.st_mtim;
+	if (futimens(temp.fd, times) != 0) {
+		temp_abort(&temp);
+		return fail(volume, volume->precache.name, NULL);
+	}
+	if (temp_commit(&temp, 0) != 0)
+		return fail(volume, volume->precache.name, NULL);
+	return file_stat(volume, &volume->precache);
+}
+
+int volume_save_clean(struct volume *volume, struct revision_list *list)
+{
+	struct revision revision;
+	struct stat st;
+	uint64_t next = 1;
+
+	if (list->count > 0) {
+		const struct revision *latest = &list->items[list->count - 1];
+
+		/* A crash between link and rename left C as the latest
+		 * revision already: a second link would only duplicate it. */
+		if (fstatat(volume->dir.fd, latest->name, &st,
+		            AT_SYMLINK_NOFOLLOW) == 0 &&
+		    st.st_ino == volume->clean.st.st_ino &&
+		    st.st_dev == volume->clean.st.st_dev)
+			return 0;
+		if (latest->id == UINT64_MAX) {
+			errno = EOVERFLOW;
+			return fail(volume, latest->name,
+			            "no revision id is left after this one");
+		}
+		next = latest->id + 1;
+	}
+	memset(&revision, 0, sizeof(revision));
+	revision.id = next;
+	revision.time = volume->clean.st.st_mtim.tv_sec;
+	if (revision_name_format(revision.name, sizeof(revision.name),
+	                         volume->base, next, revision.time) != 0)
+		return fail(volume, volume->clean.name, NULL);
+	if (durable_link(&volume->dir, volume->clean.name, &volume->dir,
+	                 revision.name) != 0)
+		return fail(volume, revision.name, NULL);
+	if (revision_append(&list->items, &list->count, &list->capacity,
+	                    &revision) != 0)
+		return fail(volume, revision.name, NULL);
+	return 0;
+}
+
+int volume_prune(struct volume *volume, struct revision_list *list, int keep,
+                 void (*removed)(const char *path))
+{
+	size_t wanted = keep < 0 ? 0 : (size_t)keep, gone = 0, i;
+	char path[PATH_MAX];
+	int rc = 0;
+
+	while (list->count - gone > wanted) {
+		const char *name = list->items[gone].name;
+
+		if (durable_unlink(&volume->dir, name) != 0 &&
+		    errno != ENOENT) {
+			rc = fail(volume, name, NULL);
+			break;
+		}
+		if (removed != NULL)
+			removed(volume_path(volume, name, path));
+		gone++;
+	}
+	for (i = gone; i < list->count; i++)
+		list->items[i - gone] = list->items[i];
+	list->count -= gone;
+	return rc;
+}
+
+int keep_saves_revisions(const struct keep_policy *policy)
+{
+	return !policy->given || policy->keep > 0;
+}
+
+int keep_disables_snapshots(const struct keep_policy *policy)
+{
+	return policy->given && policy->keep == -1;
+}
+
+int volume_replace_clean(struct volume *volume, const struct dir *from_dir,
+                         const char *from, int save,
+                         const struct keep_policy *policy)
+{
+	struct revision_list list;
+	int fd, rc = -1;
+
+	if (from_dir == NULL)
+		from_dir = &volume->dir;
+	if (revisions_list(volume, &list) != 0)
+		return -1;
+	if (save && volume->clean.exists && keep_saves_revisions(policy) &&
+	    volume_save_clean(volume, &list) != 0)
+		goto out;
+	/* The new C must be on disk before its name is: a power cut must
+	 * not leave C pointing at unwritten data. */
+	fd = openat(from_dir->fd, from, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		fail_in(volume, from_dir, from);
+		goto out;
+	}
+	if (fsync(fd) != 0) {
+		fail_in(volume, from_dir, from);
+		close(fd);
+		goto out;
+	}
+	close(fd);
+	if (volume_precache_remove(volume) != 0)
+		goto out;
+	if (durable_rename(from_dir, from, &volume->dir, volume->clean.name,
+	                   0) != 0) {
+		fail_in(volume, from_dir, from);
+		goto out;
+	}
+	if (file_stat(volume, &volume->clean) != 0)
+		goto out;
+	/* A revision that became C is no longer one. */
+	if (from_dir == &volume->dir) {
+		size_t i, kept = 0;
+
+		for (i = 0; i < list.count; i++)
+			if (strcmp(list.items[i].name, from) != 0)
+				list.items[kept++] = list.items[i];
+		list.count = kept;
+	}
+	if (policy->given &&
+	    volume_prune(volume, &list, policy->keep, NULL) != 0)
+		goto out;
+	if (!keep_disables_snapshots(policy) &&
+	    volume_precache_refresh(volume) != 0)
+		goto out;
+	rc = 0;
+out:
+	revisions_free(&list);
+	return rc;
+}
+
+/* The order of removal: revisions and leftovers first, C last, so that
+ * an interrupted removal still leaves the file that names the volume. */
+static int removal_rank(enum name_kind kind)
+{
+	switch (kind) {
+	case NAME_REVISION:
+		return 1;
+	case NAME_LEGACY:
+		return 2;
+	case NAME_TEMP:
+		return 3;
+	case NAME_IMPORT:
+		return 4;
+	case NAME_PRECACHE:
+		return 5;
+	case NAME_DIRTY:
+		return 6;
+	case NAME_CLEAN:
+		return 7;
+	default:
+		/* Malformed names and foreign files are not the volume's. */
+		return 0;
+	}
+}
+
+struct named_file {
+	int rank;
+	enum name_kind kind;
+	struct revision revision; /* the name, and for revisions id and time */
+};
+
+static int named_file_compare(const void *a, const void *b)
+{
+	const struct named_file *x = a, *y = b;
+
+	if (x->rank != y->rank)
+		return x->rank - y->rank;
+	return revision_compare(&x->revision, &y->revision);
+}
+
+int volume_remove_all(struct volume *volume, int dry_run,
+                      void (*each)(const char *path, enum name_kind kind,
+                                   void *context),
+                      void *context)
+{
+	struct named_file *files = NULL, file;
+	size_t count = 0, capacity = 0, i;
+	struct dirent *entry;
+	char path[PATH_MAX];
+	struct stat st;
+	DIR *dir;
+	int fd, rc = 0;
+
+	fd = openat(volume->dir.fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || (dir = fdopendir(fd)) == NULL) {
+		if (fd >= 0)
+			close(fd);
+		return fail(volume, ".", NULL);
+	}
+	while ((errno = 0, entry = readdir(dir)) != NULL) {
+		memset(&file, 0, sizeof(file));
+		file.kind = volume_name_kind(volume->base, entry->d_name,
+		                             &file.revision);
+		file.rank = removal_rank(file.kind);
+		if (file.kind == NAME_MALFORMED && each != NULL)
+			each(volume_path(volume, entry->d_name, path),
+			     file.kind, context);
+		if (file.rank == 0)
+			continue;
+		/* Only revisions sort by id and time, the rest by name. */
+		if (file.kind != NAME_REVISION && file.kind != NAME_LEGACY)
+			memset(&file.revision, 0, sizeof(file.revision));
+		snprintf(file.revision.name, sizeof(file.revision.name), "%s",
+		         entry->d_name);
+		/* A directory or symlink under one of the volume's names was
+		 * put there by someone else: remove nothing at all. */
+		if (fstatat(volume->dir.fd, entry->d_name, &st,
+		            AT_SYMLINK_NOFOLLOW) != 0) {
+			if (errno == ENOENT)
+				continue;
+			rc = fail(volume, entry->d_name, NULL);
+			break;
+		}
+		if (!S_ISREG(st.st_mode)) {
+			errno = EINVAL;
+			rc = fail(volume, entry->d_name,
+			          "not a regular file; nothing removed");
+			break;
+		}
+		if (count == capacity) {
+			size_t grown = capacity ? 2 * capacity : 16;
+			struct named_file *bigger =
+			    realloc(files, grown * sizeof(*files));
+
+			if (bigger == NULL) {
+				rc = fail(volume, ".", NULL);
+				break;
+			}
+			files = bigger;
+			capacity = grown;
+		}
+		files[count++] = file;
+	}
+	if (rc == 0 && errno != 0)
+		rc = fail(volume, ".", NULL);
+	closedir(dir);
+	if (rc == 0 && count > 0)
+		qsort(files, count, sizeof(*files), named_file_compare);
+	for (i = 0; rc == 0 && i < count; i++) {
+		const char *name = files[i].revision.name;
+
+		if (!dry_run && durable_unlink(&volume->dir, name) != 0 &&
+		    errno != ENOENT) {
+			rc = fail(volume, name, NULL);
+			break;
+		}
+		if (each != NULL)
+			each(volume_path(volume, name, path), files[i].kind,
+			     context);
+	}
+	free(files);
+	if (rc == 0 && !dry_run) {
+		volume->clean.exists = volume->dirty.exists = 0;
+		volume->precache.exists = volume->import.exists = 0;
+	}
+	return rc < 0 ? -1 : (int)count;
+}
