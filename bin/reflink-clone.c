@@ -129,10 +129,7 @@ int main(int argc, char *argv[])
 	}
 	argc -= optind;
 	argv += optind;
-	if (argc != 2) {
-		usage(stderr);
-		return EX_USAGE;
-	}
+	operands_expect(argc, argv, 2, 2, usage);
 	src = argv[0];
 	dst = argv[1];
 

@@ -69,7 +69,7 @@ int main(int argc, char *argv[])
 	struct volume volume;
 	struct dir from_dir;
 	const char *from = NULL, *from_name;
-	char from_buf[PATH_MAX], path[PATH_MAX];
+	char from_buf[PATH_MAX], path[PATH_MAX], device[PATH_MAX];
 	int wait_seconds = -1, ch, status;
 
 	log_init(argv[0]);
@@ -91,14 +91,29 @@ int main(int argc, char *argv[])
 	}
 	argc -= optind;
 	argv += optind;
-	if (argc != 1) {
-		usage(stderr);
-		return EX_USAGE;
-	}
+	operands_expect(argc, argv, 1, 1, usage);
 
 	status = volume_open_locked(&volume, argv[0], 0, wait_seconds);
 	if (status != 0)
 		return status;
+	switch (volume_absent(&volume)) {
+	case -1:
+		return volume_report_error(&volume, errno);
+	case 1:
+		log_errx("%s: no such volume", argv[0]);
+		return EX_NOINPUT;
+	}
+	/* A VM still running on D would go on writing C in place. */
+	switch (volume_dirty_attached(&volume, device, sizeof(device))) {
+	case -1:
+		log_errc(errno, "%s",
+		         volume_path(&volume, volume.dirty.name, path));
+		return EX_IOERR;
+	case 1:
+		log_errx("%s: in use by %s (is the VM still running?)",
+		         volume_path(&volume, volume.dirty.name, path), device);
+		return EX_TEMPFAIL;
+	}
 	if (volume_remove_temps(&volume, 0) != 0)
 		return volume_report_error(&volume, errno);
 

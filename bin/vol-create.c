@@ -51,7 +51,9 @@ int main(int argc, char *argv[])
 	}
 	argc -= optind;
 	argv += optind;
-	if (argc != 1 || size < 0) {
+	operands_expect(argc, argv, 1, 1, usage);
+	if (size < 0) {
+		log_errx("-s SIZE is required");
 		usage(stderr);
 		return EX_USAGE;
 	}

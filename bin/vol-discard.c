@@ -10,28 +10,46 @@
 
 static void usage(FILE *stream)
 {
-	fprintf(stream,
-	        "usage: vol-discard [-qv] [-S SRC] [-w SECONDS] VOLUME\n");
+	fprintf(stream, "usage: vol-discard [-qv] [-S SRC | --volatile] "
+			"[-w SECONDS] VOLUME\n");
+}
+
+/* Removes one of the volume's files; returns an exit status. */
+static int file_remove(struct volume *volume, struct volume_file *file)
+{
+	char path[PATH_MAX];
+
+	if (durable_unlink(&volume->dir, file->name) != 0 && errno != ENOENT) {
+		log_errc(errno, "%s", volume_path(volume, file->name, path));
+		return exit_status_for_errno(errno);
+	}
+	file->exists = 0;
+	return 0;
 }
 
 int main(int argc, char *argv[])
 {
 	static const struct option long_options[] = {
 	    {"snapshot", required_argument, NULL, 'S'},
+	    {"volatile", no_argument, NULL, 'T'},
 	    {"wait", required_argument, NULL, 'w'},
 	    LONG_OPTIONS_COMMON,
 	    {NULL, 0, NULL, 0}};
 	struct volume volume;
 	struct revision_list list;
 	const char *source = NULL;
-	int wait_seconds = -1, ch, status;
+	char path[PATH_MAX];
+	int volatile_type = 0, wait_seconds = -1, ch, status;
 
 	log_init(argv[0]);
 	while ((ch = getopt_long(argc, argv, "S:w:" SHORT_OPTIONS_COMMON,
-	                         long_options, NULL)) != -1) {
+				 long_options, NULL)) != -1) {
 		switch (ch) {
 		case 'S':
 			source = optarg;
+			break;
+		case 'T':
+			volatile_type = 1;
 			break;
 		case 'w':
 			wait_seconds = option_wait(optarg, usage);
@@ -42,7 +60,9 @@ int main(int argc, char *argv[])
 	}
 	argc -= optind;
 	argv += optind;
-	if (argc != 1) {
+	operands_expect(argc, argv, 1, 1, usage);
+	if (source != NULL && volatile_type) {
+		log_errx("-S and --volatile each name a volume type: give one");
 		usage(stderr);
 		return EX_USAGE;
 	}
@@ -58,25 +78,30 @@ int main(int argc, char *argv[])
 			return volume_report_error(&volume, errno);
 		if (list.count > 0 || volume.precache.exists) {
 			log_errx("%s: has revisions or a precache, so it is "
-			         "an origin volume: its clean image is not "
-			         "removed",
-			         argv[0]);
+				 "an origin volume: its clean image is not "
+				 "removed",
+				 argv[0]);
 			return EX_DATAERR;
 		}
 		revisions_free(&list);
 	}
-	if (volume.dirty.exists &&
-	    durable_unlink(&volume.dir, volume.dirty.name) != 0 &&
-	    errno != ENOENT) {
-		log_errc(errno, "%s/%s", volume.dir.path, volume.dirty.name);
-		return exit_status_for_errno(errno);
-	}
+	if (!volume.dirty.exists) {
+		if (source == NULL || !volume.clean.exists)
+			log_warnx("%s: nothing to discard", argv[0]);
+	} else if (!volume.clean.exists && source == NULL && !volatile_type) {
+		/* Without C, D is all there is of an origin volume (one
+		 * started with -k -1, or whose C was lost): keep it. */
+		log_errx("%s: the only copy of the volume's data (there is no "
+			 "%s); keep it with vol-commit, or say --volatile if "
+			 "it is a volatile volume",
+			 volume_path(&volume, volume.dirty.name, path),
+			 volume.clean.name);
+		return EX_DATAERR;
+	} else if ((status = file_remove(&volume, &volume.dirty)) != 0)
+		return status;
 	if (source != NULL && volume.clean.exists &&
-	    durable_unlink(&volume.dir, volume.clean.name) != 0 &&
-	    errno != ENOENT) {
-		log_errc(errno, "%s/%s", volume.dir.path, volume.clean.name);
-		return exit_status_for_errno(errno);
-	}
+	    (status = file_remove(&volume, &volume.clean)) != 0)
+		return status;
 	volume_close(&volume);
 	return 0;
 }

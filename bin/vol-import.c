@@ -95,10 +95,7 @@ int main(int argc, char *argv[])
 	}
 	argc -= optind;
 	argv += optind;
-	if (argc < 1 || argc > 2) {
-		usage(stderr);
-		return EX_USAGE;
-	}
+	operands_expect(argc, argv, 1, 2, usage);
 	argument = argv[0];
 	if (argc == 2 && strcmp(argv[1], "-") != 0)
 		input = argv[1];

@@ -272,10 +272,7 @@ int main(int argc, char *argv[])
 	}
 	argc -= optind;
 	argv += optind;
-	if (argc < 1) {
-		usage(stderr);
-		return EX_USAGE;
-	}
+	operands_expect(argc, argv, 1, -1, usage);
 	if (test_state != NULL) {
 		for (s = 0; s < sizeof(states) / sizeof(states[0]); s++)
 			if (strcmp(test_state, states[s]) == 0)

@@ -52,6 +52,14 @@ static int prune(const char *argument, int keep, int dry_run, int wait_seconds)
 		volume_close(&volume);
 		return status;
 	}
+	if (!volume.clean.exists && !volume.dirty.exists &&
+	    !volume.precache.exists && !volume.import.exists &&
+	    list.count == 0 && list.legacy_count == 0) {
+		log_errx("%s: no such volume", argument);
+		revisions_free(&list);
+		volume_close(&volume);
+		return EX_NOINPUT;
+	}
 	if (dry_run)
 		prune_preview(&volume, &list, keep);
 	else if (volume_prune(&volume, &list, keep, removed) != 0)
@@ -91,10 +99,7 @@ int main(int argc, char *argv[])
 	}
 	argc -= optind;
 	argv += optind;
-	if (argc < 1) {
-		usage(stderr);
-		return EX_USAGE;
-	}
+	operands_expect(argc, argv, 1, -1, usage);
 
 	/* One failing volume does not stop the others: a cron job pruning
 	 * a whole pool should not give up at the first odd directory. */

@@ -105,10 +105,7 @@ int main(int argc, char *argv[])
 	}
 	argc -= optind;
 	argv += optind;
-	if (argc != 1) {
-		usage(stderr);
-		return EX_USAGE;
-	}
+	operands_expect(argc, argv, 1, 1, usage);
 
 	if (dry_run) {
 		/* A preview changes nothing, so it takes no lock. */

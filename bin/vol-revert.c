@@ -107,10 +107,7 @@ int main(int argc, char *argv[])
 	}
 	argc -= optind;
 	argv += optind;
-	if (argc != 1) {
-		usage(stderr);
-		return EX_USAGE;
-	}
+	operands_expect(argc, argv, 1, 1, usage);
 
 	status = volume_open_locked(&volume, argv[0], 0, wait_seconds);
 	if (status != 0)

@@ -206,7 +206,7 @@ int main(int argc, char *argv[])
 	struct keep_policy policy = {0, 0};
 	struct volume volume;
 	const char *source = NULL;
-	char path[PATH_MAX];
+	char path[PATH_MAX], device[PATH_MAX];
 	off_t size = -1;
 	int volatile_type = 0, wait_seconds = -1, ch, status;
 
@@ -235,9 +235,17 @@ int main(int argc, char *argv[])
 	}
 	argc -= optind;
 	argv += optind;
+	operands_expect(argc, argv, 1, 1, usage);
 	/* One volume type per call; -s belongs to --volatile only. */
-	if (argc != 1 || policy.given + (source != NULL) + volatile_type > 1 ||
+	if (policy.given + (source != NULL) + volatile_type > 1 ||
 	    volatile_type != (size >= 0)) {
+		if (volatile_type && size < 0)
+			log_errx("--volatile needs -s SIZE");
+		else if (!volatile_type && size >= 0)
+			log_errx("-s SIZE is for --volatile only");
+		else
+			log_errx("-k, -S and --volatile each name a volume "
+			         "type: give one");
 		usage(stderr);
 		return EX_USAGE;
 	}
@@ -246,6 +254,15 @@ int main(int argc, char *argv[])
 	    &volume, argv[0], source != NULL || volatile_type, wait_seconds);
 	if (status != 0)
 		return status;
+	/* A snapshot or volatile start makes D anew: never under a VM that
+	 * still runs on the old one. */
+	if ((source != NULL || volatile_type) &&
+	    volume_dirty_attached(&volume, device, sizeof(device)) != 0) {
+		log_errx("%s: in use by %s (is the VM still running?)",
+		         volume_path(&volume, volume.dirty.name, path),
+		         device[0] ? device : "a loop device");
+		return EX_TEMPFAIL;
+	}
 	/* Whatever an earlier run left half-made is removed first; an
 	 * import in progress is not trusted either. */
 	if (volume_remove_temps(&volume, 1) != 0)

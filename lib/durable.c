@@ -58,7 +58,9 @@ const char *dir_join(const struct dir *dir, const char *name, char *buf,
 {
 	int n;
 
-	if (strcmp(dir->path, "/") == 0)
+	if (strcmp(dir->path, ".") == 0)
+		n = snprintf(buf, len, "%s", name);
+	else if (strcmp(dir->path, "/") == 0)
 		n = snprintf(buf, len, "/%s", name);
 	else
 		n = snprintf(buf, len, "%s/%s", dir->path, name);

@@ -76,6 +76,10 @@ void option_keep(const char *arg, struct keep_policy *policy,
                  void (*usage)(FILE *));
 int option_wait(const char *arg, void (*usage)(FILE *));
 off_t option_size(const char *arg, void (*usage)(FILE *));
+/* Checks the operand count (max < 0: no limit); else says which is
+ * missing or extra, prints the usage on stderr and exits 64. */
+void operands_expect(int argc, char *argv[], int min, int max,
+                     void (*usage)(FILE *));
 /*
  * Opens VOLUME (see volume_open), takes the lock of its VM directory
  * (waiting wait_seconds; < 0: for ever) and re-reads its files.  On
@@ -224,6 +228,12 @@ struct revision {
 /* Classifies name; fills revision for NAME_REVISION and NAME_LEGACY. */
 enum name_kind volume_name_kind(const char *base, const char *name,
                                 struct revision *revision);
+/*
+ * Classifies name without knowing its volume: writes the base name B it
+ * belongs to into base (NAME_MAX + 1 bytes).  NAME_OTHER if none.
+ */
+enum name_kind volume_name_split(const char *name, char *base,
+                                 struct revision *revision);
 /* Parses exactly "YYYY-MM-DDTHH:MM:SSZ" (a real UTC date and time). */
 int revision_time_parse(const char *text, time_t *when);
 int revision_time_format(time_t when, char *buf, size_t len);
@@ -250,6 +260,7 @@ struct volume {
 	 * strerror(errno) when not NULL. */
 	char error_path[PATH_MAX];
 	const char *error_reason;
+	int error_status; /* an exit status that errno cannot tell, or 0 */
 };
 
 struct revision_list {
@@ -276,6 +287,16 @@ const char *volume_path(const struct volume *volume, const char *name,
 /* Logs the error recorded by a failed volume function (errno = err) and
  * returns the exit status for it. */
 int volume_report_error(const struct volume *volume, int err);
+/* True (with *reason) if base cannot name a volume: empty, "." or "..",
+ * or ending in -dirty, -precache or -import. */
+int volume_name_invalid(const char *base, const char **reason);
+/* 1 if none of the volume's files exist (a typo, say), 0 if some do,
+ * -1 on error. */
+int volume_absent(struct volume *volume);
+/* Writes the loop device that D backs into device, if any: 1 if D backs
+ * one, 0 if not, -1 on error. */
+int volume_dirty_attached(const struct volume *volume, char *device,
+                          size_t length);
 
 int revisions_list(struct volume *volume, struct revision_list *list);
 void revisions_free(struct revision_list *list);

@@ -165,3 +165,44 @@ enum name_kind volume_name_kind(const char *base, const char *name,
 		return NAME_MALFORMED;
 	return NAME_OTHER;
 }
+
+enum name_kind volume_name_split(const char *name, char *base,
+                                 struct revision *revision)
+{
+	static const char *const suffixes[] = {"-dirty.img", "-precache.img",
+	                                       "-import.img", ".img"};
+	char image[NAME_MAX + 1];
+	const char *tilde = strrchr(name, '~'), *at;
+	size_t length, i;
+
+	/* A temp file is named after the file it will become. */
+	length = tilde != NULL && tilde > name && tilde[1] != '\0'
+	             ? (size_t)(tilde - name)
+	             : strlen(name);
+	if (length > NAME_MAX)
+		return NAME_OTHER;
+	memcpy(image, name, length);
+	image[length] = '\0';
+	*base = '\0';
+	for (i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+		size_t suffix_length = strlen(suffixes[i]);
+
+		if (length > suffix_length &&
+		    strcmp(image + length - suffix_length, suffixes[i]) == 0) {
+			memcpy(base, image, length - suffix_length);
+			base[length - suffix_length] = '\0';
+			break;
+		}
+	}
+	/* A revision: the base ends before the first ".img." or ".img@". */
+	for (at = image; *base == '\0' && (at = strstr(at, ".img")) != NULL;
+	     at++) {
+		if (at > image && (at[4] == '.' || at[4] == '@')) {
+			memcpy(base, image, (size_t)(at - image));
+			base[at - image] = '\0';
+		}
+	}
+	if (*base == '\0')
+		return NAME_OTHER;
+	return volume_name_kind(base, name, revision);
+}

@@ -228,3 +228,16 @@ int volume_open_locked(struct volume *volume, const char *argument,
 		return volume_report_error(volume, errno);
 	return 0;
 }
+
+void operands_expect(int argc, char *argv[], int min, int max,
+                     void (*usage)(FILE *))
+{
+	if (argc < min)
+		log_errx("missing operand");
+	else if (max >= 0 && argc > max)
+		log_errx("extra operand: %s", argv[max]);
+	else
+		return;
+	usage(stderr);
+	exit(EX_USAGE);
+}

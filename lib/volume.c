@@ -50,7 +50,33 @@ int volume_report_error(const struct volume *volume, int err)
 		log_errx("%s: %s", volume->error_path, volume->error_reason);
 	else
 		log_errc(err, "%s", volume->error_path);
-	return exit_status_for_errno(err);
+	return volume->error_status ? volume->error_status
+	                            : exit_status_for_errno(err);
+}
+
+int volume_name_invalid(const char *base, const char **reason)
+{
+	static const char *const taken[] = {"-dirty", "-precache", "-import"};
+	size_t length = strlen(base), i;
+
+	if (length == 0 || strcmp(base, ".") == 0 || strcmp(base, "..") == 0) {
+		*reason = "not a volume name (a volume is a file's base "
+		          "name, such as appvms/vm1/private)";
+		return 1;
+	}
+	/* B-dirty.img is the dirty image of B: a volume named "B-dirty"
+	 * would have B's dirty image as its clean image. */
+	for (i = 0; i < sizeof(taken) / sizeof(taken[0]); i++) {
+		size_t suffix = strlen(taken[i]);
+
+		if (length > suffix &&
+		    strcmp(base + length - suffix, taken[i]) == 0) {
+			*reason = "not a volume name: it ends like the dirty, "
+			          "precache or import image of another volume";
+			return 1;
+		}
+	}
+	return 0;
 }
 
 static int name_set(char *buf, const char *base, const char *suffix)
@@ -98,9 +124,8 @@ int volume_open(struct volume *volume, const char *argument, int create_dir)
 		*end = '\0';
 		dir_path = end == buf ? "/" : buf;
 	}
-	if (*base == '\0' || strcmp(base, ".") == 0 ||
-	    strcmp(base, "..") == 0) {
-		volume->error_reason = "not a volume name";
+	if (volume_name_invalid(base, &volume->error_reason)) {
+		volume->error_status = EX_USAGE;
 		errno = EINVAL;
 		return -1;
 	}
@@ -503,7 +528,11 @@ int volume_replace_clean(struct volume *volume, const struct dir *from_dir,
 		goto out;
 	}
 	close(fd);
-	if (volume_precache_remove(volume) != 0)
+	/* P goes before C changes, so that it never passes for a copy of
+	 * the new C; unless P itself is what becomes C. */
+	if (!(from_dir == &volume->dir &&
+	      strcmp(from, volume->precache.name) == 0) &&
+	    volume_precache_remove(volume) != 0)
 		goto out;
 	if (durable_rename(from_dir, from, &volume->dir, volume->clean.name,
 	                   0) != 0) {
@@ -659,4 +688,48 @@ int volume_remove_all(struct volume *volume, int dry_run,
 		volume->precache.exists = volume->import.exists = 0;
 	}
 	return rc < 0 ? -1 : (int)count;
+}
+
+struct first_device {
+	char *device;
+	size_t length;
+};
+
+static int first_device_keep(const char *device, void *context)
+{
+	struct first_device *first = context;
+
+	if (first->device[0] == '\0')
+		snprintf(first->device, first->length, "%s", device);
+	return 0;
+}
+
+int volume_dirty_attached(const struct volume *volume, char *device,
+                          size_t length)
+{
+	struct first_device first = {device, length};
+	char path[PATH_MAX];
+	int count;
+
+	device[0] = '\0';
+	if (!volume->dirty.exists)
+		return 0;
+	count = loop_devices_of(volume_path(volume, volume->dirty.name, path),
+	                        first_device_keep, &first);
+	return count < 0 ? -1 : count > 0;
+}
+
+int volume_absent(struct volume *volume)
+{
+	struct revision_list list;
+	int absent;
+
+	if (volume->clean.exists || volume->dirty.exists ||
+	    volume->precache.exists || volume->import.exists)
+		return 0;
+	if (revisions_list(volume, &list) != 0)
+		return -1;
+	absent = list.count == 0 && list.legacy_count == 0;
+	revisions_free(&list);
+	return absent;
 }

@@ -298,3 +298,39 @@ keep_three_of_five() {
 	printf '%s\n' "$DIR/new.img" >/dev/null
 	run_man_examples vol-commit.1
 }
+
+@test "vol-commit: a volume none of whose files exist exits 66" {
+	vol_setup btrfs
+	run vol-commit -k 3 "$VM/privat"
+	[ "$status" -eq 66 ]
+	[[ "$output" == *"$VM/privat: no such volume"* ]]
+	[ "$(files_in "$VM")" = "" ]
+}
+
+@test "vol-commit: D still backing a loop device exits 75 and nothing changes" {
+	vol_setup btrfs
+	vol_make PRE
+	printf RUNNING >"$B-dirty.img"
+	truncate -s 1M "$B-dirty.img"
+	before=$(dir_state "$VM")
+	loop=$(losetup -f --show "$B-dirty.img")
+	run vol-commit -k 1 "$B"
+	losetup -d "$loop"
+	[ "$status" -eq 75 ]
+	[[ "$output" == *"$B-dirty.img: in use by $loop"* ]]
+	[ "$(dir_state "$VM")" = "$before" ]
+	run vol-commit -k 1 "$B"
+	[ "$status" -eq 0 ]
+}
+
+@test "vol-commit: names that belong to another volume's files exit 64" {
+	vol_setup btrfs
+	vol_make
+	for name in private-dirty private-precache private-import private-dirty.img ""; do
+		run vol-commit "$VM/$name"
+		[ "$status" -eq 64 ]
+		[[ "$output" == *"not a volume name"* ]]
+	done
+	run vol-commit "$VM/"
+	[ "$status" -eq 64 ]
+}

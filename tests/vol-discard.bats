@@ -108,3 +108,34 @@ discard_drops_dirty() {
 	[ ! -e appvms/vm1/private-dirty.img ]
 	[ ! -e appvms/vm1/root.img ]
 }
+
+@test "vol-discard: a D without C is the only copy: kept, exit 65" {
+	vol_setup btrfs
+	vol-create -k -1 -s 1M "$B"
+	vol-start -k -1 "$B" >/dev/null
+	printf ONLY | dd of="$B-dirty.img" conv=notrunc status=none
+	run vol-discard "$B"
+	[ "$status" -eq 65 ]
+	[[ "$output" == *"$B-dirty.img: the only copy of the volume's data"* ]]
+	[ "$(head_bytes "$B-dirty.img")" = ONLY ]
+}
+
+@test "vol-discard: --volatile removes a volatile volume's D" {
+	vol_setup btrfs
+	vol-start --volatile -s 64K "$VM/volatile" >/dev/null
+	run vol-discard --volatile "$VM/volatile"
+	[ "$status" -eq 0 ]
+	[ "$(files_in "$VM")" = "" ]
+	run vol-discard -S "$B" --volatile "$VM/volatile"
+	[ "$status" -eq 64 ]
+}
+
+@test "vol-discard: nothing to discard says so on stderr, exit 0" {
+	vol_setup btrfs
+	run --separate-stderr vol-discard "$VM/typo"
+	[ "$status" -eq 0 ]
+	# shellcheck disable=SC2154 # set by run --separate-stderr
+	[[ "$stderr" == *"$VM/typo: nothing to discard"* ]]
+	run --separate-stderr vol-discard -q "$VM/typo"
+	[ -z "$stderr" ]
+}

@@ -170,12 +170,13 @@ keeps_the_highest_ids() {
 	[ "$(files_in "$VM")" = "private-precache.img private.img $R3" ]
 }
 
-@test "vol-prune: a volume without files or revisions is nothing to do" {
+@test "vol-prune: a volume none of whose files exist exits 66; one without revisions is nothing to do" {
 	fs_dir xfs
 	mkdir "$DIR/vm1"
-	run vol-prune -k 0 "$DIR/vm1/private"
-	[ "$status" -eq 0 ]
+	run --separate-stderr vol-prune -k 0 "$DIR/vm1/private"
+	[ "$status" -eq 66 ]
 	[ -z "$output" ]
+	[[ "$stderr" == *"$DIR/vm1/private: no such volume"* ]]
 	printf C >"$DIR/vm1/private.img"
 	run vol-prune -k 0 "$DIR/vm1/private"
 	[ "$status" -eq 0 ]

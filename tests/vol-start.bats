@@ -269,3 +269,19 @@ snapshots_disabled_start() {
 	vol-create -s 1M vm-templates/fedora/root
 	run_man_examples vol-start.1
 }
+
+@test "vol-start: -S or --volatile while D backs a loop device exits 75, D kept" {
+	vol_setup btrfs
+	V=$VM/volatile
+	random_file "$V-dirty.img" 1M
+	before=$(dir_state "$VM")
+	loop=$(losetup -f --show "$V-dirty.img")
+	run vol-start --volatile -s 1M "$V"
+	status_volatile=$status
+	run vol-start -S "$B" "$V"
+	losetup -d "$loop"
+	[ "$status_volatile" -eq 75 ]
+	[ "$status" -eq 75 ]
+	[[ "$output" == *"$V-dirty.img: in use by $loop"* ]]
+	[ "$(dir_state "$VM")" = "$before" ]
+}
