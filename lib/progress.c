@@ -30,19 +30,6 @@ static double now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static const char *human(double bytes, char *buf, size_t len)
-{
-	const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
-	int i = 0;
-
-	while (bytes >= 1024 && i < 5) {
-		bytes /= 1024;
-		i++;
-	}
-	snprintf(buf, len, i ? "%.1f %s" : "%.0f %s", bytes, units[i]);
-	return buf;
-}
-
 static void progress_print(void)
 {
 	char done_text[32], total_text[32], rate_text[32];
@@ -51,9 +38,9 @@ static void progress_print(void)
 	long left = rate > 0 ? (long)((double)(total - done) / rate) : 0;
 
 	fprintf(stderr, "\r%s: %s / %s, %s/s, %ld:%02ld left   ", program_name,
-	        human((double)done, done_text, sizeof(done_text)),
-	        human((double)total, total_text, sizeof(total_text)),
-	        human(rate, rate_text, sizeof(rate_text)), left / 60,
+	        human_size((double)done, done_text, sizeof(done_text)),
+	        human_size((double)total, total_text, sizeof(total_text)),
+	        human_size(rate, rate_text, sizeof(rate_text)), left / 60,
 	        left % 60);
 	fflush(stderr);
 	last_shown = now();

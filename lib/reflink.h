@@ -90,6 +90,8 @@ int volume_open_locked(struct volume *volume, const char *argument,
 
 /* The exit status (DESIGN.md section 5) for a failed system call. */
 int exit_status_for_errno(int err);
+/* Writes bytes as a person reads them ("512.0 MiB") into buf. */
+const char *human_size(double bytes, char *buf, size_t length);
 /* Flushes and closes stdout; returns -1 if anything written was lost. */
 int stdout_close(void);
 

@@ -241,3 +241,17 @@ void operands_expect(int argc, char *argv[], int min, int max,
 	usage(stderr);
 	exit(EX_USAGE);
 }
+
+const char *human_size(double bytes, char *buf, size_t length)
+{
+	static const char *const units[] = {"B",   "KiB", "MiB",
+	                                    "GiB", "TiB", "PiB"};
+	int i = 0;
+
+	while (bytes >= 1024 && i < 5) {
+		bytes /= 1024;
+		i++;
+	}
+	snprintf(buf, length, i ? "%.1f %s" : "%.0f %s", bytes, units[i]);
+	return buf;
+}

@@ -55,18 +55,19 @@ start_renames_precache() {
 stale_precache_removed() {
 	vol_setup "$1"
 	vol_make GOOD
+	# The stale precache holds other bytes, so that using it would show.
+	printf STALE | dd of="$B-precache.img" conv=notrunc status=none
 	if [ "$2" = mtime ]; then
 		touch -d '2001-01-01' "$B-precache.img"
 	else
 		truncate -s 2M "$B-precache.img"
 		touch -r "$B.img" "$B-precache.img"
 	fi
-	p_inode=$(inode "$B-precache.img")
 	run --separate-stderr vol-start "$B"
 	[ "$status" -eq 0 ]
 	# shellcheck disable=SC2154 # set by run --separate-stderr
 	[[ "$stderr" == *"$B-precache.img: stale precache"*"removed"* ]]
-	[ "$(inode "$B-dirty.img")" != "$p_inode" ]
+	# (The inode number may be reused on XFS: compare the bytes.)
 	cmp "$B.img" "$B-dirty.img"
 	[ "$(files_in "$VM")" = "private-dirty.img private.img" ]
 }

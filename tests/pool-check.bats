@@ -1,0 +1,263 @@
+#!/usr/bin/env bats
+# pool-check: --init, the findings of a scan, --repair, JSON.
+
+load helper
+
+setup_file() {
+	fs_setup btrfs xfs ext4
+}
+
+teardown_file() {
+	fs_teardown
+}
+
+teardown() {
+	release_lock
+	if [ -n "${LOOP:-}" ]; then
+		losetup -d "$LOOP" 2>/dev/null || true
+	fi
+}
+
+# A pool with one example of every finding code that a scan can make on
+# a filesystem that reflinks.
+sick_pool() {
+	vol_setup btrfs
+	pool-check -q --init "$POOL" >/dev/null
+	mkdir -p "$VM" "$POOL/appvms/vm2" "$POOL/vm-templates/t1"
+	# healthy: nothing to report
+	vol-create -s 1M "$POOL/vm-templates/t1/root"
+	# dirty-detached
+	vol-create -s 1M "$VM/private"
+	vol-start "$VM/private" >/dev/null
+	# stale-precache, temp-leftover, import-leftover
+	vol-create -s 1M "$VM/root"
+	touch -d 2001-01-01 "$VM/root-precache.img"
+	echo t >"$VM/root.img~abc123"
+	echo i >"$VM/root-import.img"
+	# legacy-revision, malformed-revision
+	echo l >"$VM/root.img@2018-01-02T03:04:05Z"
+	echo m >"$VM/root.img.x@2018-01-02T03:04:05Z"
+	# clean-missing
+	echo r >"$POOL/appvms/vm2/data.img.1@2018-01-02T03:04:05Z"
+	# not-regular
+	ln -s /etc/hostname "$POOL/appvms/vm2/swap.img"
+}
+
+SICK_CODES="dirty-detached import-leftover stale-precache malformed-revision legacy-revision temp-leftover clean-missing not-regular"
+
+@test "pool-check: one line per finding, in a stable order, exit 1" {
+	sick_pool
+	run --separate-stderr pool-check "$POOL"
+	[ "$status" -eq 1 ]
+	[ "${#lines[@]}" -eq 8 ]
+	[ "$(printf '%s\n' "${lines[@]}" | cut -f3 | tr '\n' ' ')" = "$SICK_CODES " ]
+	[ "${lines[0]}" = "warning	$VM/private-dirty.img	dirty-detached	crash leftover: no VM uses it; keep its changes: vol-commit $VM/private, or drop them: vol-discard $VM/private" ]
+	[[ "${lines[1]}" == "warning	$VM/root-import.img	import-leftover	"* ]]
+	[[ "${lines[2]}" == "warning	$VM/root-precache.img	stale-precache	"* ]]
+	[[ "${lines[3]}" == "warning	$VM/root.img.x@2018-01-02T03:04:05Z	malformed-revision	"* ]]
+	[[ "${lines[4]}" == "warning	$VM/root.img@2018-01-02T03:04:05Z	legacy-revision	"* ]]
+	[[ "${lines[5]}" == "warning	$VM/root.img~abc123	temp-leftover	"* ]]
+	[[ "${lines[6]}" == "error	$POOL/appvms/vm2/data.img	clean-missing	"*"vol-revert $POOL/appvms/vm2/data" ]]
+	[[ "${lines[7]}" == "error	$POOL/appvms/vm2/swap.img	not-regular	a symbolic link"* ]]
+	# shellcheck disable=SC2154 # set by run --separate-stderr
+	[[ "$stderr" == "pool-check: $POOL: 3 volumes, 1 revisions, 1 dirty; filesystem "*" used ("*"%)" ]]
+	# The same again: the order does not depend on the directory.
+	run pool-check -q "$POOL"
+	[ "$(printf '%s\n' "${lines[@]}" | cut -f3 | tr '\n' ' ')" = "$SICK_CODES " ]
+}
+
+@test "pool-check: --repair fixes leftovers and leaves what needs a decision" {
+	sick_pool
+	run pool-check -q --repair "$POOL"
+	[ "$status" -eq 1 ]
+	[ "$(printf '%s\n' "${lines[@]}" | grep '^fixed' | cut -f2,3 | tr '\t\n' '  ')" = \
+		"$VM/root-import.img import-leftover $VM/root-precache.img stale-precache $VM/root.img~abc123 temp-leftover " ]
+	[ ! -e "$VM/root-import.img" ] && [ ! -e "$VM/root.img~abc123" ] && [ ! -e "$VM/root-precache.img" ]
+	# Dirty images, revisions and clean images are never removed.
+	[ -f "$VM/private-dirty.img" ] && [ -f "$VM/root.img" ]
+	[ -f "$POOL/appvms/vm2/data.img.1@2018-01-02T03:04:05Z" ]
+	run pool-check -q "$POOL"
+	[ "$status" -eq 1 ]
+	[ "$(printf '%s\n' "${lines[@]}" | cut -f3 | tr '\n' ' ')" = \
+		"dirty-detached malformed-revision legacy-revision clean-missing not-regular " ]
+}
+
+@test "pool-check: --repair -n shows what it would do and changes nothing" {
+	sick_pool
+	before=$(dir_state "$VM")
+	run pool-check -q --repair -n "$POOL"
+	[ "$status" -eq 1 ]
+	[ "$(printf '%s\n' "${lines[@]}" | grep -c '^would-fix')" -eq 3 ]
+	[ "$(dir_state "$VM")" = "$before" ]
+}
+
+@test "pool-check: after --repair and vol-commit the pool is healthy" {
+	sick_pool
+	rm "$POOL/appvms/vm2/swap.img" "$VM/root.img@2018-01-02T03:04:05Z" \
+		"$VM/root.img.x@2018-01-02T03:04:05Z"
+	pool-check -q --repair "$POOL" >/dev/null || true
+	vol-commit "$VM/private"
+	vol-revert "$POOL/appvms/vm2/data"
+	run pool-check -q "$POOL"
+	[ "$status" -eq 0 ]
+	[ -z "$output" ]
+}
+
+@test "pool-check: a dirty image on a loop device is dirty-attached (info, exit 0)" {
+	vol_setup btrfs
+	vol-create -s 1M "$B"
+	vol-start "$B" >/dev/null
+	LOOP=$(losetup -f --show "$B-dirty.img")
+	run pool-check -q "$POOL"
+	[ "$status" -eq 0 ]
+	[ "$output" = "info	$B-dirty.img	dirty-attached	a VM is running on it (used by $LOOP)" ]
+	losetup -d "$LOOP"
+	LOOP=
+	run pool-check -q "$POOL"
+	[ "$status" -eq 1 ]
+	[[ "$output" == "warning	$B-dirty.img	dirty-detached	"* ]]
+}
+
+@test "pool-check: a dirty image a process has open is dirty-attached" {
+	vol_setup xfs
+	vol-create -s 1M "$B"
+	vol-start "$B" >/dev/null
+	# A process that keeps the image open, as QEMU does.
+	exec 5<"$B-dirty.img"
+	run pool-check -q "$POOL"
+	exec 5<&-
+	[ "$status" -eq 0 ]
+	[[ "$output" == "info	$B-dirty.img	dirty-attached	a VM is running on it (used by process "*")" ]]
+}
+
+@test "pool-check: a temp file in a locked directory is an operation in progress" {
+	vol_setup btrfs
+	vol-create -s 1M "$B"
+	echo t >"$B.img~inprogress"
+	hold_lock "$VM"
+	run pool-check -q "$POOL"
+	[ "$status" -eq 0 ]
+	[[ "$output" == "info	$B.img~inprogress	temp-leftover	a tool is working in this directory now"* ]]
+	run pool-check -q -w 0 --repair "$POOL"
+	[ "$status" -eq 0 ]
+	[ -f "$B.img~inprogress" ]
+	release_lock
+	run pool-check -q --repair "$POOL"
+	[ "$status" -eq 0 ]
+	[ ! -e "$B.img~inprogress" ]
+}
+
+init_makes_pool() {
+	fs_dir "$1"
+	run pool-check --init "$DIR/pool"
+	[ "$status" -eq 0 ]
+	[ "$(files_in "$DIR/pool")" = "appvms vm-templates" ]
+	run pool-check -q "$DIR/pool"
+	[ "$status" -eq 0 ]
+	[ -z "$output" ]
+}
+
+@test "pool-check: --init on btrfs makes the pool and its two directories" {
+	init_makes_pool btrfs
+}
+
+@test "pool-check: --init on xfs makes the pool and its two directories" {
+	init_makes_pool xfs
+}
+
+@test "pool-check: --init on ext4 exits 69 naming --no-reflink-ok, and removes the new POOL" {
+	fs_dir ext4
+	run pool-check --init "$DIR/pool"
+	[ "$status" -eq 69 ]
+	[[ "$output" == *"$DIR/pool: the filesystem (ext2/ext3/ext4) cannot reflink"*"--no-reflink-ok"* ]]
+	[ ! -e "$DIR/pool" ]
+	mkdir "$DIR/kept"
+	run pool-check --init "$DIR/kept"
+	[ "$status" -eq 69 ]
+	[ -d "$DIR/kept" ]
+	[ "$(files_in "$DIR/kept")" = "" ]
+	run pool-check --init --no-reflink-ok "$DIR/pool"
+	[ "$status" -eq 0 ]
+	[ "$(files_in "$DIR/pool")" = "appvms vm-templates" ]
+}
+
+@test "pool-check: --init needs POOL's parent, and POOL a directory" {
+	fs_dir btrfs
+	run pool-check --init "$DIR/a/b"
+	[ "$status" -eq 66 ]
+	touch "$DIR/file"
+	run pool-check --init "$DIR/file"
+	[ "$status" -eq 65 ]
+}
+
+@test "pool-check: on ext4 a scan reports no-reflink and exits 69; --no-reflink-ok accepts it" {
+	vol_setup ext4
+	vol-create -s 1M "$B"
+	run pool-check -q "$POOL"
+	[ "$status" -eq 69 ]
+	[[ "$output" == "error	$POOL	no-reflink	the filesystem (ext2/ext3/ext4) cannot reflink"* ]]
+	run pool-check -q --no-reflink-ok "$POOL"
+	[ "$status" -eq 0 ]
+	[[ "$output" == "info	$POOL	no-reflink	"* ]]
+}
+
+@test "pool-check: -j is valid JSON for names with quotes, tabs and newlines" {
+	vol_setup btrfs
+	odd=$'q"u\\o\tt\ne'
+	mkdir -p "$POOL/appvms/$odd"
+	vol-create -s 1M "$POOL/appvms/$odd/private"
+	echo t >"$POOL/appvms/$odd/private.img~x"
+	run pool-check -q -j "$POOL"
+	[ "$status" -eq 1 ]
+	printf '%s\n' "$output" | python3 -m json.tool >/dev/null
+	[ "$(printf '%s\n' "$output" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["findings"][0]["path"] == sys.argv[1] + "/appvms/" + sys.argv[2] + "/private.img~x", d["volumes"], d["reflink"])' "$POOL" "$odd")" = "True 1 True" ]
+	# In text, the name's TAB and newline are escaped, so a line stays a line.
+	run pool-check -q "$POOL"
+	[ "${#lines[@]}" -eq 1 ]
+	[[ "${lines[0]}" == *'q"u\\o\tt\ne/private.img~x'* ]]
+}
+
+@test "pool-check: a healthy pool of 200 volumes with 5 revisions each is healthy" {
+	vol_setup btrfs
+	pool-check -q --init "$POOL"
+	for vm in $(seq 1 40); do
+		mkdir -p "$POOL/appvms/vm$vm"
+		for v in private root volatile kernel data; do
+			b=$POOL/appvms/vm$vm/$v
+			: >"$b.img"
+			for r in 1 2 3 4 5; do
+				ln "$b.img" "$b.img.$r@2020-01-0${r}T00:00:00Z"
+			done
+			cp -p "$b.img" "$b-precache.img"
+		done
+	done
+	run --separate-stderr pool-check "$POOL"
+	[ "$status" -eq 0 ]
+	[ -z "$output" ]
+	[[ "$stderr" == "pool-check: $POOL: 200 volumes, 1000 revisions, 0 dirty;"* ]]
+}
+
+@test "pool-check: POOL missing exits 66, a regular file 65, usage errors 64" {
+	fs_dir btrfs
+	run pool-check "$DIR/nope"
+	[ "$status" -eq 66 ]
+	[[ "$output" == *"$DIR/nope: No such file or directory"* ]]
+	touch "$DIR/file"
+	run pool-check "$DIR/file"
+	[ "$status" -eq 65 ]
+	[[ "$output" == *"$DIR/file: not a directory"* ]]
+	for args in "" "-x $DIR" "$DIR $DIR" "-n $DIR" "--init -j $DIR" "-w x $DIR"; do
+		# shellcheck disable=SC2086
+		run pool-check $args
+		echo "args: $args -> $status" >&2
+		[ "$status" -eq 64 ]
+		[[ "$output" == *"usage: pool-check"* ]]
+	done
+}
+
+@test "pool-check: the EXAMPLES of the man page work" {
+	fs_dir btrfs
+	cd "$DIR"
+	run_man_examples pool-check.1
+	[ -d pool/appvms ]
+}
