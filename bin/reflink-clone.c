@@ -73,7 +73,6 @@ int main(int argc, char *argv[])
 {
 	static const struct option long_options[] = {
 	    {"no-clobber", no_argument, NULL, 'n'},
-	    {"progress", no_argument, NULL, 'P'},
 	    {"reflink", required_argument, NULL, 'R'},
 	    {"size", required_argument, NULL, 's'},
 	    {"times", no_argument, NULL, 't'},
@@ -95,9 +94,6 @@ int main(int argc, char *argv[])
 		switch (ch) {
 		case 'n':
 			no_clobber = 1;
-			break;
-		case 'P':
-			progress_set_mode(PROGRESS_ALWAYS);
 			break;
 		case 'R':
 			if (strcmp(optarg, "auto") == 0)

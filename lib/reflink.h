@@ -53,15 +53,16 @@ struct volume;
 
 /*
  * Handles an option every tool shares: -h/--help (usage on stdout, exit 0),
- * -V/--version (exit 0), -q, -v, and unknown options ('?' or ':': usage on
- * stderr, exit 64).  usage() prints the tool's usage to the given stream.
- * Returns only for -q and -v.
+ * -V/--version (exit 0), -q, -v, --progress, and unknown options ('?' or
+ * ':': usage on stderr, exit 64).  usage() prints the tool's usage to the
+ * given stream.  Returns only for -q, -v and --progress.
  */
 void option_common(int ch, void (*usage)(FILE *));
 /* The long options every tool shares; append to a tool's own table. */
 /* clang-format off */
 #define LONG_OPTIONS_COMMON \
 	{"help", no_argument, NULL, 'h'}, \
+	{"progress", no_argument, NULL, 'P'}, \
 	{"quiet", no_argument, NULL, 'q'}, \
 	{"version", no_argument, NULL, 'V'}, \
 	{"verbose", no_argument, NULL, 'v'}

@@ -29,6 +29,10 @@ void option_common(int ch, void (*usage)(FILE *))
 	case 'v':
 		log_set_verbosity(VERBOSITY_VERBOSE);
 		return;
+	case 'P':
+		/* Shown whenever a tool copies rather than clones. */
+		progress_set_mode(PROGRESS_ALWAYS);
+		return;
 	default:
 		usage(stderr);
 		exit(EX_USAGE);
