@@ -27,7 +27,8 @@ MAN7 = $(wildcard man/*.7)
 LIB = lib/libreflink.a
 LIB_OBJECTS = lib/copy.o lib/durable.o lib/log.o lib/loop.o lib/progress.o \
 	lib/revision.o lib/tool.o lib/volume.o
-SHELL_FILES = .ci/run $(wildcard tests/*.bash tests/*.bats tests/*.sh) tests/run
+SHELL_FILES = .ci/run tests/run $(wildcard tests/*.bash tests/*.bats tests/*.sh \
+	tests/demo tests/hooks/* tests/fuzz/run tests/bench/run tests/bench/*.sh)
 
 # Objects are rebuilt when the flags change, e.g. between SAN=1 and not.
 FLAGS_STAMP = lib/.build-flags
@@ -64,6 +65,19 @@ uninstall:
 check: all
 	@tests/run
 
+# A narrated VM life on a scratch pool (README: "make demo").
+demo: all
+	@tests/demo
+
+# Coverage-guided fuzzing of the parsers, for FUZZ_SECONDS each.
+FUZZ_SECONDS ?= 60
+fuzz:
+	@tests/fuzz/run $(FUZZ_SECONDS)
+
+# Benchmarks against cp and a two-clone commit; not part of check.
+bench: all
+	@tests/bench/run $(BENCH_OUT)
+
 lint:
 	shellcheck -x $(SHELL_FILES)
 	@for page in $(MAN1) $(MAN7); do \
@@ -78,4 +92,4 @@ clean:
 
 FORCE:
 
-.PHONY: all install uninstall check lint clean FORCE
+.PHONY: all install uninstall check demo fuzz bench lint clean FORCE

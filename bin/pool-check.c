@@ -362,6 +362,37 @@ static int dir_busy(const struct dir *dir)
 	return 0;
 }
 
+/*
+ * What to do with a dirty image that no VM uses.  Only the caller knows a
+ * volume's type; the files suggest it: without C, D is a volatile
+ * volume's or one with snapshots disabled; a C linked elsewhere, with no
+ * revision or precache, is most likely a snapshot volume's.
+ */
+static const char *dirty_detached_message(const struct volume_files *v,
+                                          const char *volume, char *message,
+                                          size_t length)
+{
+	if (!v->has_clean)
+		snprintf(message, length,
+		         "crash leftover: no VM uses it, and there is no "
+		         "clean image; a volatile volume drops it: "
+		         "vol-discard --volatile %s; one with snapshots "
+		         "disabled keeps it: vol-commit -k -1 %s",
+		         volume, volume);
+	else if (v->clean.st_nlink > 1 && v->revisions == 0 && !v->has_precache)
+		snprintf(message, length,
+		         "crash leftover: no VM uses it; a snapshot volume "
+		         "drops it: vol-discard -S SRC %s; an origin volume "
+		         "keeps its changes: vol-commit %s",
+		         volume, volume);
+	else
+		snprintf(message, length,
+		         "crash leftover: no VM uses it; keep its changes: "
+		         "vol-commit %s, or drop them: vol-discard %s",
+		         volume, volume);
+	return message;
+}
+
 /* Reports the findings of one volume of a directory. */
 static void volume_check(const struct dir *dir, const struct volume_files *v)
 {
@@ -382,13 +413,9 @@ static void volume_check(const struct dir *dir, const struct volume_files *v)
 			finding_add(SEVERITY_INFO, path, "dirty-attached",
 			            message);
 		} else {
-			snprintf(message, sizeof(message),
-			         "crash leftover: no VM uses it; keep its "
-			         "changes: vol-commit %s, or drop them: "
-			         "vol-discard %s",
-			         volume, volume);
 			finding_add(SEVERITY_WARNING, path, "dirty-detached",
-			            message);
+			            dirty_detached_message(v, volume, message,
+			                                   sizeof(message)));
 		}
 	}
 	if (!v->has_clean && (v->revisions > 0 || v->has_precache)) {

@@ -11,7 +11,7 @@
 static void usage(FILE *stream)
 {
 	fprintf(stream, "usage: vol-discard [-qv] [-S SRC | --volatile] "
-			"[-w SECONDS] VOLUME\n");
+	                "[-w SECONDS] VOLUME\n");
 }
 
 /* Removes one of the volume's files; returns an exit status. */
@@ -43,7 +43,7 @@ int main(int argc, char *argv[])
 
 	log_init(argv[0]);
 	while ((ch = getopt_long(argc, argv, "S:w:" SHORT_OPTIONS_COMMON,
-				 long_options, NULL)) != -1) {
+	                         long_options, NULL)) != -1) {
 		switch (ch) {
 		case 'S':
 			source = optarg;
@@ -78,9 +78,9 @@ int main(int argc, char *argv[])
 			return volume_report_error(&volume, errno);
 		if (list.count > 0 || volume.precache.exists) {
 			log_errx("%s: has revisions or a precache, so it is "
-				 "an origin volume: its clean image is not "
-				 "removed",
-				 argv[0]);
+			         "an origin volume: its clean image is not "
+			         "removed",
+			         argv[0]);
 			return EX_DATAERR;
 		}
 		revisions_free(&list);
@@ -92,16 +92,21 @@ int main(int argc, char *argv[])
 		/* Without C, D is all there is of an origin volume (one
 		 * started with -k -1, or whose C was lost): keep it. */
 		log_errx("%s: the only copy of the volume's data (there is no "
-			 "%s); keep it with vol-commit, or say --volatile if "
-			 "it is a volatile volume",
-			 volume_path(&volume, volume.dirty.name, path),
-			 volume.clean.name);
+		         "%s); keep it with vol-commit, or say --volatile if "
+		         "it is a volatile volume",
+		         volume_path(&volume, volume.dirty.name, path),
+		         volume.clean.name);
 		return EX_DATAERR;
 	} else if ((status = file_remove(&volume, &volume.dirty)) != 0)
 		return status;
 	if (source != NULL && volume.clean.exists &&
 	    (status = file_remove(&volume, &volume.clean)) != 0)
 		return status;
+	/* An origin volume's next start should again be a rename. */
+	if (source == NULL && !volatile_type && volume.clean.exists &&
+	    !volume_precache_valid(&volume) &&
+	    volume_precache_refresh(&volume) != 0)
+		return volume_report_error(&volume, errno);
 	volume_close(&volume);
 	return 0;
 }

@@ -144,6 +144,24 @@ static int start_snapshot(struct volume *volume, const char *source_arg)
 		         volume_path(&source, source.clean.name, path));
 		return EX_NOINPUT;
 	}
+	/* A snapshot volume never has revisions or a precache: if this one
+	 * has, it is an origin volume, and its C the only copy of its data. */
+	if (volume->clean.exists) {
+		struct revision_list list;
+		size_t revisions;
+
+		if (revisions_list(volume, &list) != 0)
+			return volume_report_error(volume, errno);
+		revisions = list.count;
+		revisions_free(&list);
+		if (revisions > 0 || volume->precache.exists) {
+			log_errx("%s: has revisions or a precache, so it is "
+			         "an origin volume: its clean image is not "
+			         "replaced",
+			         volume_path(volume, volume->clean.name, path));
+			return EX_DATAERR;
+		}
+	}
 	/* Own C is SRC's C itself, by hard link: free whatever the size. */
 	if (volume->clean.exists &&
 	    (volume->clean.st.st_ino != source.clean.st.st_ino ||

@@ -261,3 +261,15 @@ init_makes_pool() {
 	run_man_examples pool-check.1
 	[ -d pool/appvms ]
 }
+
+@test "pool-check: the fix for a dirty image fits what the files suggest" {
+	vol_setup btrfs
+	mkdir -p "$POOL/vm-templates/t1"
+	vol-create -s 1M "$POOL/vm-templates/t1/root"
+	vol-start --volatile -s 1M "$VM/volatile" >/dev/null
+	vol-start -S "$POOL/vm-templates/t1/root" "$VM/root" >/dev/null
+	run pool-check -q "$POOL"
+	[ "$status" -eq 1 ]
+	[[ "${lines[0]}" == *"root-dirty.img	dirty-detached	"*"vol-discard -S SRC $VM/root"* ]]
+	[[ "${lines[1]}" == *"volatile-dirty.img	dirty-detached	"*"vol-discard --volatile $VM/volatile"*"vol-commit -k -1 $VM/volatile" ]]
+}

@@ -139,3 +139,16 @@ discard_drops_dirty() {
 	run --separate-stderr vol-discard -q "$VM/typo"
 	[ -z "$stderr" ]
 }
+
+@test "vol-discard: an origin volume gets its precache back, so the next start is a rename" {
+	vol_setup btrfs
+	vol_make CLEAN
+	vol-start "$B" >/dev/null
+	[ ! -e "$B-precache.img" ]
+	run vol-discard "$B"
+	[ "$status" -eq 0 ]
+	[ "$(files_in "$VM")" = "private-precache.img private.img" ]
+	[ "$(mtime_ns "$B-precache.img")" = "$(mtime_ns "$B.img")" ]
+	run strace -f -o "$DIR/trace" -e trace=ioctl vol-start "$B"
+	[ "$(ficlone_count "$DIR/trace")" -eq 0 ]
+}

@@ -286,3 +286,16 @@ snapshots_disabled_start() {
 	[[ "$output" == *"$V-dirty.img: in use by $loop"* ]]
 	[ "$(dir_state "$VM")" = "$before" ]
 }
+
+@test "vol-start: -S on an origin volume (revisions or P) exits 65 and keeps its C" {
+	vol_setup btrfs
+	S=$POOL/vm-templates/t1/root
+	mkdir -p "$POOL/vm-templates/t1"
+	vol-create -s 1M "$S"
+	vol_make PRECIOUS
+	before=$(dir_state "$VM")
+	run vol-start -S "$S" "$B"
+	[ "$status" -eq 65 ]
+	[[ "$output" == *"$B.img: has revisions or a precache, so it is an origin volume"* ]]
+	[ "$(dir_state "$VM")" = "$before" ]
+}
