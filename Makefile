@@ -25,7 +25,7 @@ PROGRAMS = $(TOOLS:%=bin/%)
 MAN1 = $(TOOLS:%=man/%.1)
 MAN7 = $(wildcard man/*.7)
 LIB = lib/libreflink.a
-LIB_OBJECTS = lib/copy.o lib/durable.o lib/log.o lib/loop.o lib/progress.o \
+LIB_OBJECTS = lib/compare.o lib/copy.o lib/durable.o lib/log.o lib/loop.o lib/progress.o \
 	lib/revision.o lib/tool.o lib/volume.o
 SHELL_FILES = .ci/run tests/run $(wildcard tests/*.bash tests/*.bats tests/*.sh \
 	tests/demo tests/hooks/* tests/fuzz/run tests/bench/run tests/bench/*.sh)
@@ -65,6 +65,12 @@ uninstall:
 check: all
 	@tests/run
 
+# The whole suite once more, built with ASan and UBSan: any report the
+# sanitizers write fails the run.
+check-san:
+	$(MAKE) SAN=1 all
+	@SANITIZER_LOGS=tests/.tmp/sanitizers tests/run
+
 # A narrated VM life on a scratch pool (README: "make demo").
 demo: all
 	@tests/demo
@@ -92,4 +98,4 @@ clean:
 
 FORCE:
 
-.PHONY: all install uninstall check demo fuzz bench lint clean FORCE
+.PHONY: all install uninstall check check-san demo fuzz bench lint clean FORCE

@@ -2,12 +2,14 @@
  * reflink-clone: make DST a new file with SRC's data, atomically: by
  * FICLONE where the filesystem can share extents, else by a sparse copy.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include "reflink.h"
@@ -62,10 +64,38 @@ static int destination_dir_open(struct dir *dir, const char *path)
 		return -1;
 	if (dir_open(&parent, parent_path) != 0)
 		return -1;
-	rc = durable_mkdir(&parent, name, 0755) < 0 ? -1 : 0;
+	rc = durable_mkdir_run(&parent, name, 0755) < 0 ? -1 : 0;
 	if (rc == 0)
 		rc = dir_openat(dir, &parent, name);
 	dir_close(&parent);
+	return rc;
+}
+
+/*
+ * Removes the temp files of DST that an interrupted run left.  The caller
+ * holds the directory's lock, which every run that writes there takes,
+ * so none of them is a file in use.
+ */
+static int stale_temps_remove(const struct dir *dir, const char *name)
+{
+	struct dirent *entry;
+	DIR *stream;
+	int fd, rc = 0;
+
+	fd = openat(dir->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || (stream = fdopendir(fd)) == NULL) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	while ((entry = readdir(stream)) != NULL)
+		if (temp_name_of(entry->d_name, name) &&
+		    durable_unlink(dir, entry->d_name) != 0 &&
+		    errno != ENOENT) {
+			rc = -1;
+			break;
+		}
+	closedir(stream);
 	return rc;
 }
 
@@ -129,7 +159,9 @@ int main(int argc, char *argv[])
 	src = argv[0];
 	dst = argv[1];
 
-	src_fd = open(src, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: opening a FIFO must not wait for a writer before it
+	 * is refused as not a regular file. */
+	src_fd = open(src, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 	if (src_fd < 0) {
 		log_errc(errno, "%s", src);
 		return exit_status_for_errno(errno);
@@ -151,6 +183,16 @@ int main(int argc, char *argv[])
 		return exit_status_for_errno(errno);
 	}
 	if (destination_dir_open(&dst_dir, dst_dir_path) != 0) {
+		log_errc(errno, "%s", dst_dir_path);
+		return exit_status_for_errno(errno);
+	}
+	/* The lock of the VM directory tools: one writer at a time. */
+	while (flock(dst_dir.fd, LOCK_EX) != 0)
+		if (errno != EINTR) {
+			log_errc(errno, "%s", dst_dir_path);
+			return exit_status_for_errno(errno);
+		}
+	if (stale_temps_remove(&dst_dir, dst_name) != 0) {
 		log_errc(errno, "%s", dst_dir_path);
 		return exit_status_for_errno(errno);
 	}

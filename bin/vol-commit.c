@@ -130,23 +130,9 @@ int main(int argc, char *argv[])
 		if (status != 0)
 			return status;
 	} else if (!volume.dirty.exists) {
-		struct revision_list list;
-
 		/* Nothing to commit.  What a commit killed after its rename
 		 * left undone (pruning, the precache) is finished here. */
-		if (policy.given) {
-			if (revisions_list(&volume, &list) != 0 ||
-			    volume_prune(&volume, &list, policy.keep, NULL) !=
-			        0)
-				return volume_report_error(&volume, errno);
-			revisions_free(&list);
-		}
-		if (keep_disables_snapshots(&policy)) {
-			if (volume_precache_remove(&volume) != 0)
-				return volume_report_error(&volume, errno);
-		} else if (volume.clean.exists &&
-		           !volume_precache_valid(&volume) &&
-		           volume_precache_refresh(&volume) != 0)
+		if (volume_finish(&volume, &policy) != 0)
 			return volume_report_error(&volume, errno);
 		return 0;
 	}

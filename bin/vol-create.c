@@ -61,9 +61,20 @@ int main(int argc, char *argv[])
 	status = volume_open_locked(&volume, argv[0], 1, wait_seconds);
 	if (status != 0)
 		return status;
+	/* What a run killed midway left: its temp files go, and a C it
+	 * made but for its precache is finished. */
+	if (volume_remove_temps(&volume, 0) != 0)
+		return volume_report_error(&volume, errno);
 	found = volume_remove_all(&volume, 1, NULL, NULL);
 	if (found < 0)
 		return volume_report_error(&volume, errno);
+	if (found == 1 && volume.clean.exists && !force &&
+	    volume.clean.st.st_size == size && volume.clean.st.st_blocks == 0) {
+		if (!keep_disables_snapshots(&policy) &&
+		    volume_precache_refresh(&volume) != 0)
+			return volume_report_error(&volume, errno);
+		return 0;
+	}
 	if (found > 0 && !force) {
 		log_errx("%s: the volume exists (use -f to replace it)",
 		         argv[0]);

@@ -37,6 +37,7 @@ int main(int argc, char *argv[])
 	    {NULL, 0, NULL, 0}};
 	struct volume volume;
 	struct revision_list list;
+	size_t revisions;
 	const char *source = NULL;
 	char path[PATH_MAX];
 	int volatile_type = 0, wait_seconds = -1, ch, status;
@@ -70,20 +71,23 @@ int main(int argc, char *argv[])
 	status = volume_open_locked(&volume, argv[0], 0, wait_seconds);
 	if (status != 0)
 		return status;
+	if (volume_remove_temps(&volume, 0) != 0)
+		return volume_report_error(&volume, errno);
 	if (source != NULL && volume.clean.exists) {
 		/* A snapshot volume never has revisions or a precache: if
 		 * this one has, -S was given to an origin volume by mistake,
 		 * and its C is the only copy of its data. */
 		if (revisions_list(&volume, &list) != 0)
 			return volume_report_error(&volume, errno);
-		if (list.count > 0 || volume.precache.exists) {
+		revisions = list.count;
+		revisions_free(&list);
+		if (revisions > 0 || volume.precache.exists) {
 			log_errx("%s: has revisions or a precache, so it is "
 			         "an origin volume: its clean image is not "
 			         "removed",
 			         argv[0]);
 			return EX_DATAERR;
 		}
-		revisions_free(&list);
 	}
 	if (!volume.dirty.exists) {
 		if (source == NULL || !volume.clean.exists)

@@ -58,6 +58,41 @@ static void too_much_data(const char *volume, off_t expected)
 	         (intmax_t)expected);
 }
 
+/*
+ * If the staged I holds the same data as C, removes I, finishes the
+ * pruning and the precache, and returns the exit status; else -1.
+ */
+static int import_done_already(struct volume *volume,
+                               const struct keep_policy *policy)
+{
+	char path[PATH_MAX];
+	int clean, import, same;
+
+	if (!volume->clean.exists || keep_disables_snapshots(policy))
+		return -1;
+	clean = openat(volume->dir.fd, volume->clean.name,
+	               O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	import = openat(volume->dir.fd, volume->import.name,
+	                O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	same = clean >= 0 && import >= 0 ? files_same_data(clean, import) : -1;
+	if (clean >= 0)
+		close(clean);
+	if (import >= 0)
+		close(import);
+	if (same != 1)
+		return -1;
+	log_warnx("%s holds this data already: nothing to import",
+	          volume_path(volume, volume->clean.name, path));
+	if (durable_unlink(&volume->dir, volume->import.name) != 0) {
+		log_errc(errno, "%s",
+		         volume_path(volume, volume->import.name, path));
+		return exit_status_for_errno(errno);
+	}
+	if (volume_finish(volume, policy) != 0)
+		return volume_report_error(volume, errno);
+	return 0;
+}
+
 int main(int argc, char *argv[])
 {
 	static const struct option long_options[] = {
@@ -170,8 +205,21 @@ int main(int argc, char *argv[])
 		log_op("copied standard input to %s", temp_path);
 	}
 	if (temp_commit(&temp, 0) != 0) {
-		log_errc(errno, "%s", path);
-		return exit_status_for_errno(errno);
+		int err = errno;
+
+		/* The rename may have happened before the fsync failed. */
+		if (unlinkat(volume.dir.fd, volume.import.name, 0) == 0)
+			dir_sync(&volume.dir);
+		log_errc(err, "%s", path);
+		return exit_status_for_errno(err);
+	}
+	/* The same data as C: an import done already, whose run was cut
+	 * short after it replaced C.  Only what it left undone is done. */
+	status = import_done_already(&volume, &policy);
+	if (status >= 0) {
+		if (input != NULL)
+			close(fd);
+		return status;
 	}
 
 	if (volume_replace_clean(&volume, NULL, volume.import.name, 1,

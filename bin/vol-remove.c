@@ -32,7 +32,7 @@ static void file_removed(const char *path, enum name_kind kind, void *context)
  * the path it was opened by, and only the very directory that was opened
  * (same device and inode) is removed.
  */
-static int vm_dir_remove(const struct volume *volume)
+static int vm_dir_remove(const struct volume *volume, int *removed)
 {
 	char buf[PATH_MAX];
 	const char *parent_path, *name;
@@ -60,12 +60,15 @@ static int vm_dir_remove(const struct volume *volume)
 		return 0;
 	if (dir_open(&parent, parent_path) != 0)
 		return 0;
+	*removed = 0;
 	if (fstat(volume->dir.fd, &opened) == 0 &&
 	    fstatat(parent.fd, name, &named, AT_SYMLINK_NOFOLLOW) == 0 &&
-	    opened.st_dev == named.st_dev && opened.st_ino == named.st_ino &&
-	    durable_rmdir(&parent, name) != 0) {
+	    opened.st_dev == named.st_dev && opened.st_ino == named.st_ino) {
+		if (durable_rmdir(&parent, name) == 0)
+			*removed = 1;
 		/* Anything else left in the directory keeps it. */
-		if (errno != ENOTEMPTY && errno != EEXIST && errno != EBUSY) {
+		else if (errno != ENOTEMPTY && errno != EEXIST &&
+		         errno != EBUSY) {
 			log_errc(errno, "%s", volume->dir.path);
 			rc = exit_status_for_errno(errno);
 		}
@@ -85,6 +88,7 @@ int main(int argc, char *argv[])
 	struct volume volume;
 	char path[PATH_MAX];
 	int force = 0, dry_run = 0, wait_seconds = -1, ch, status = 0, found;
+	int removed;
 
 	log_init(argv[0]);
 	while ((ch = getopt_long(argc, argv, "fnw:" SHORT_OPTIONS_COMMON,
@@ -126,11 +130,16 @@ int main(int argc, char *argv[])
 	if (found < 0)
 		return volume_report_error(&volume, errno);
 	if (found == 0) {
+		/* An empty VM directory is what a remove cut short before
+		 * its rmdir leaves: finish it. */
+		if (!dry_run && vm_dir_remove(&volume, &removed) == 0 &&
+		    removed)
+			return 0;
 		log_errx("%s: no such volume", argv[0]);
 		return EX_NOINPUT;
 	}
 	if (status == 0 && !dry_run)
-		status = vm_dir_remove(&volume);
+		status = vm_dir_remove(&volume, &removed);
 	volume_close(&volume);
 	if (stdout_close() != 0) {
 		log_errc(errno, "standard output");

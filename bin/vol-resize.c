@@ -124,8 +124,14 @@ static int resize_clean(struct volume *volume, off_t size, int relative,
 
 	volume_path(volume, volume->clean.name, path);
 	status = size_target(current, size, relative, force, path, &target);
-	if (status != 0 || target == current)
+	if (status != 0)
 		return status;
+	/* The size is reached: what a resize cut short after it replaced C
+	 * left undone (the precache, pruning) is all there is to do. */
+	if (target == current)
+		return volume_finish(volume, policy) == 0
+		           ? 0
+		           : volume_report_error(volume, errno);
 	fd = openat(volume->dir.fd, volume->clean.name,
 	            O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0) {

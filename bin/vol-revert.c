@@ -29,15 +29,56 @@ static int revision_is_clean(const struct volume *volume,
 	       st.st_dev == volume->clean.st.st_dev;
 }
 
+/* Parses REV (decimal, checked already) into id; 0 if it overflows. */
+static int revision_id_parse(const char *wanted, uint64_t *id)
+{
+	for (*id = 0; *wanted >= '0' && *wanted <= '9'; wanted++) {
+		unsigned digit = (unsigned)(*wanted - '0');
+
+		if (*id > (UINT64_MAX - digit) / 10)
+			return 0; /* no revision has an id this large */
+		*id = *id * 10 + digit;
+	}
+	return 1;
+}
+
 /*
- * Finds REV in list: a decimal id, or "latest", the highest id whose
- * content differs from C.  Returns NULL if there is none.
+ * A revert makes the chosen revision a second name of C before it removes
+ * that name, last.  If it was interrupted in between, the revision is
+ * still there with C's inode: below the revision saved from the old C, or
+ * alone.  Returns that revision, or NULL.  (The latest revision being C's
+ * inode, above others, is a commit interrupted after its link instead.)
  */
+static const struct revision *
+revert_unfinished(const struct volume *volume, const struct revision_list *list,
+                  const char *wanted)
+{
+	size_t i;
+	uint64_t id;
+
+	if (strcmp(wanted, "latest") != 0) {
+		if (!revision_id_parse(wanted, &id))
+			return NULL;
+		for (i = 0; i < list->count; i++)
+			if (list->items[i].id == id &&
+			    revision_is_clean(volume, &list->items[i]))
+				return &list->items[i];
+		return NULL;
+	}
+	for (i = 0; i + 1 < list->count; i++)
+		if (revision_is_clean(volume, &list->items[i]))
+			return &list->items[i];
+	if (list->count == 1 && revision_is_clean(volume, &list->items[0]))
+		return &list->items[0];
+	return NULL;
+}
+
+/* Finds REV: an id, or "latest", the highest id that is not C itself. */
 static const struct revision *revision_find(const struct volume *volume,
                                             const struct revision_list *list,
                                             const char *wanted)
 {
-	uint64_t id = 0;
+	uint64_t id;
 	size_t i;
 
 	if (strcmp(wanted, "latest") == 0) {
@@ -46,17 +87,27 @@ static const struct revision *revision_find(const struct volume *volume,
 				return &list->items[i];
 		return NULL;
 	}
-	for (; *wanted >= '0' && *wanted <= '9'; wanted++) {
-		unsigned digit = (unsigned)(*wanted - '0');
-
-		if (id > (UINT64_MAX - digit) / 10)
-			return NULL; /* no revision has an id this large */
-		id = id * 10 + digit;
-	}
+	if (!revision_id_parse(wanted, &id))
+		return NULL;
 	for (i = 0; i < list->count; i++)
 		if (list->items[i].id == id)
 			return &list->items[i];
 	return NULL;
+}
+
+/* Finishes a revert that was interrupted after C became its revision. */
+static int revert_finish(struct volume *volume, const char *name,
+                         const struct keep_policy *policy)
+{
+	char path[PATH_MAX];
+
+	if (durable_unlink(&volume->dir, name) != 0 && errno != ENOENT) {
+		log_errc(errno, "%s", volume_path(volume, name, path));
+		return exit_status_for_errno(errno);
+	}
+	if (volume_finish(volume, policy) != 0)
+		return volume_report_error(volume, errno);
+	return 0;
 }
 
 int main(int argc, char *argv[])
@@ -73,6 +124,7 @@ int main(int argc, char *argv[])
 	struct revision_list list;
 	const struct revision *chosen;
 	const char *wanted = "latest";
+	int unfinished;
 	char path[PATH_MAX], name[NAME_MAX + 1];
 	int discard = 0, wait_seconds = -1, ch, status;
 
@@ -121,12 +173,15 @@ int main(int argc, char *argv[])
 	if (volume_remove_temps(&volume, 0) != 0 ||
 	    revisions_list(&volume, &list) != 0)
 		return volume_report_error(&volume, errno);
-	chosen = revision_find(&volume, &list, wanted);
+	unfinished = revert_unfinished(&volume, &list, wanted) != NULL;
+	chosen = unfinished ? revert_unfinished(&volume, &list, wanted)
+	                    : revision_find(&volume, &list, wanted);
 	if (chosen == NULL) {
 		if (list.count == 0)
 			log_errx("%s: no revisions", argv[0]);
 		else
 			log_errx("%s: no revision %s", argv[0], wanted);
+		revisions_free(&list);
 		return EX_NOINPUT;
 	}
 	snprintf(name, sizeof(name), "%s", chosen->name);
@@ -140,8 +195,14 @@ int main(int argc, char *argv[])
 		}
 		volume.dirty.exists = 0;
 	}
-	if (volume_replace_clean(&volume, NULL, name, 1, &policy) != 0)
-		return volume_report_error(&volume, errno);
+	if (unfinished)
+		status = revert_finish(&volume, name, &policy);
+	else if (volume_replace_clean(&volume, NULL, name,
+	                              REPLACE_SAVE | REPLACE_KEEP_NAME,
+	                              &policy) != 0)
+		status = volume_report_error(&volume, errno);
+	else
+		status = 0;
 	volume_close(&volume);
-	return 0;
+	return status;
 }

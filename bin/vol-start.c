@@ -109,8 +109,12 @@ static int start_snapshots_disabled(struct volume *volume)
 		log_warnx("%s exists: resuming its uncommitted state",
 		          volume_path(volume, volume->dirty.name, path));
 	} else {
-		/* C is checked before anything is removed, so a missing C
-		 * costs no revision. */
+		/* C and the revisions are checked before anything changes,
+		 * so a missing C costs no revision, and a revision that is
+		 * not a file stops the start before C is renamed. */
+		if (revisions_list(volume, &list) != 0)
+			return volume_report_error(volume, errno);
+		revisions_free(&list);
 		if (!volume->clean.exists) {
 			log_errx("%s: No such file or directory",
 			         volume_path(volume, volume->clean.name, path));
@@ -125,10 +129,8 @@ static int start_snapshots_disabled(struct volume *volume)
 		}
 	}
 	if (volume_precache_remove(volume) != 0 ||
-	    revisions_list(volume, &list) != 0 ||
-	    volume_prune(volume, &list, 0, NULL) != 0)
+	    volume_prune_to(volume, 0) != 0)
 		return volume_report_error(volume, errno);
-	revisions_free(&list);
 	return 0;
 }
 
@@ -136,6 +138,7 @@ static int start_snapshot(struct volume *volume, const char *source_arg)
 {
 	struct volume source;
 	char path[PATH_MAX];
+	int linked = 0, status;
 
 	if (volume_open(&source, source_arg, 0) != 0)
 		return volume_report_error(&source, errno);
@@ -174,16 +177,28 @@ static int start_snapshot(struct volume *volume, const char *source_arg)
 		}
 		volume->clean.exists = 0;
 	}
-	if (!volume->clean.exists &&
-	    durable_link(&source.dir, source.clean.name, &volume->dir,
-	                 volume->clean.name) != 0) {
-		log_errc(errno, "%s",
-		         volume_path(volume, volume->clean.name, path));
-		return exit_status_for_errno(errno);
+	if (!volume->clean.exists) {
+		if (durable_link(&source.dir, source.clean.name, &volume->dir,
+		                 volume->clean.name) != 0) {
+			int err = errno;
+
+			/* A link whose directory fsync failed was made:
+			 * take it back, so that the volume stays stopped. */
+			unlinkat(volume->dir.fd, volume->clean.name, 0);
+			log_errc(err, "%s",
+			         volume_path(volume, volume->clean.name, path));
+			return exit_status_for_errno(err);
+		}
+		linked = 1;
 	}
 	volume_close(&source);
 	/* A D left by a crash is stale: a snapshot volume starts afresh. */
-	return dirty_clone(volume, volume->clean.name);
+	status = dirty_clone(volume, volume->clean.name);
+	/* A start that failed leaves the volume stopped, as it found it. */
+	if (status != 0 && linked &&
+	    unlinkat(volume->dir.fd, volume->clean.name, 0) == 0)
+		dir_sync(&volume->dir);
+	return status;
 }
 
 static int start_volatile(struct volume *volume, off_t size)

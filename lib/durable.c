@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <unistd.h>
@@ -136,6 +137,51 @@ int durable_mkdir(const struct dir *dir, const char *name, mode_t mode)
 	return dir_sync(dir) == 0 ? 1 : -1;
 }
 
+/* The directory a failing run must take back: see durable_mkdir_run. */
+static struct {
+	char parent[PATH_MAX];
+	char name[NAME_MAX + 1];
+} made;
+
+static void made_undo(int status, void *unused)
+{
+	struct dir parent;
+
+	(void)unused;
+	if (status == 0 || made.name[0] == '\0' ||
+	    dir_open(&parent, made.parent) != 0)
+		return;
+	/* Only an empty directory goes: anything put in it meanwhile, by
+	 * this run or another, keeps it. */
+	durable_rmdir(&parent, made.name);
+	dir_close(&parent);
+}
+
+int durable_mkdir_run(const struct dir *dir, const char *name, mode_t mode)
+{
+	char path[PATH_MAX];
+	struct stat st;
+
+	if (mkdirat(dir->fd, name, mode) != 0) {
+		if (errno == EEXIST &&
+		    fstatat(dir->fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+			if (S_ISDIR(st.st_mode))
+				return 0;
+			errno = EEXIST;
+		}
+		return -1;
+	}
+	log_op("created directory %s", dir_join(dir, name, path, PATH_MAX));
+	/* Registered before the fsync, which may fail too. */
+	if (made.name[0] == '\0' && strlen(dir->path) < sizeof(made.parent) &&
+	    strlen(name) < sizeof(made.name)) {
+		strcpy(made.parent, dir->path);
+		strcpy(made.name, name);
+		on_exit(made_undo, NULL);
+	}
+	return dir_sync(dir) == 0 ? 1 : -1;
+}
+
 int durable_rmdir(const struct dir *dir, const char *name)
 {
 	char path[PATH_MAX];
@@ -149,33 +195,43 @@ int durable_rmdir(const struct dir *dir, const char *name)
 static const char temp_alphabet[] =
     "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
 
-int temp_create(struct temp_file *temp, const struct dir *dir,
-                const char *final)
+/* Writes "<final>~XXXXXX" with six random characters into name. */
+static int temp_name_make(char *name, size_t size, const char *final)
 {
-	size_t len = strlen(final);
-	int attempt;
+	size_t len = strlen(final), i;
+	unsigned char random[6];
 
-	if (len + 8 > sizeof(temp->name)) {
+	if (len + 8 > size) {
 		errno = ENAMETOOLONG;
 		return -1;
 	}
+	if (getrandom(random, sizeof(random), 0) != sizeof(random))
+		return -1;
+	memcpy(name, final, len);
+	name[len] = '~';
+	for (i = 0; i < sizeof(random); i++)
+		name[len + 1 + i] =
+		    temp_alphabet[random[i] % (sizeof(temp_alphabet) - 1)];
+	name[len + 7] = '\0';
+	return 0;
+}
+
+int temp_create(struct temp_file *temp, const struct dir *dir,
+                const char *final)
+{
+	char path[PATH_MAX];
+	int attempt;
+
 	temp->dir = dir;
 	temp->fd = -1;
+	if (strlen(final) >= sizeof(temp->final)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
 	strcpy(temp->final, final);
 	for (attempt = 0; attempt < 100; attempt++) {
-		unsigned char random[6];
-		char path[PATH_MAX];
-		size_t i;
-
-		if (getrandom(random, sizeof(random), 0) != sizeof(random))
+		if (temp_name_make(temp->name, sizeof(temp->name), final) != 0)
 			return -1;
-		memcpy(temp->name, final, len);
-		temp->name[len] = '~';
-		for (i = 0; i < sizeof(random); i++)
-			temp->name[len + 1 + i] =
-			    temp_alphabet[random[i] %
-			                  (sizeof(temp_alphabet) - 1)];
-		temp->name[len + 7] = '\0';
 		temp->fd = openat(
 		    dir->fd, temp->name,
 		    O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
@@ -194,6 +250,36 @@ int temp_create(struct temp_file *temp, const struct dir *dir,
 	}
 	errno = EEXIST;
 	return -1;
+}
+
+int durable_link_over(const struct dir *dir, const char *from, const char *to)
+{
+	char temp[NAME_MAX + 8], path_from[PATH_MAX], path_to[PATH_MAX];
+	int attempt;
+
+	/* link(2) cannot replace a name; rename(2) can, atomically. */
+	for (attempt = 0; attempt < 100; attempt++) {
+		if (temp_name_make(temp, sizeof(temp), to) != 0)
+			return -1;
+		if (linkat(dir->fd, from, dir->fd, temp, 0) == 0)
+			break;
+		if (errno != EEXIST)
+			return -1;
+	}
+	if (attempt == 100) {
+		errno = EEXIST;
+		return -1;
+	}
+	if (renameat(dir->fd, temp, dir->fd, to) != 0) {
+		int saved = errno;
+
+		unlinkat(dir->fd, temp, 0);
+		errno = saved;
+		return -1;
+	}
+	log_op("linked %s to %s", dir_join(dir, from, path_from, PATH_MAX),
+	       dir_join(dir, to, path_to, PATH_MAX));
+	return dir_sync(dir);
 }
 
 int temp_commit(struct temp_file *temp, unsigned rename_flags)

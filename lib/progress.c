@@ -3,6 +3,9 @@
  * long copy has come.  Clones are instant and never show it; copies show it
  * by default only on a terminal and above 64 MiB, so scripts and logs see
  * nothing unless they ask with --progress.
+ *
+ * A copy from a pipe has no total (progress_start(0)): its line has the
+ * bytes and the rate, no time left, and appears once 64 MiB have passed.
  */
 #include <stdio.h>
 #include <time.h>
@@ -11,11 +14,14 @@
 #include "reflink.h"
 
 #define PROGRESS_THRESHOLD (64ULL * 1024 * 1024)
+/* Twice a second is enough for a person and costs nothing. */
+#define PROGRESS_INTERVAL 0.5
 
 static enum progress_mode mode = PROGRESS_AUTO;
-static int shown;
+static int active, shown;
 static uint64_t total, done;
 static double started, last_shown;
+static int last_length;
 
 void progress_set_mode(enum progress_mode new_mode)
 {
@@ -30,19 +36,48 @@ static double now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* Writes seconds as M:SS, or H:MM:SS from an hour on. */
+static const char *duration_format(double seconds, char *buf, size_t length)
+{
+	unsigned long s = seconds < 0 ? 0 : (unsigned long)(seconds + 0.5);
+
+	if (s >= 3600)
+		snprintf(buf, length, "%lu:%02lu:%02lu", s / 3600, s / 60 % 60,
+		         s % 60);
+	else
+		snprintf(buf, length, "%lu:%02lu", s / 60, s % 60);
+	return buf;
+}
+
 static void progress_print(void)
 {
-	char done_text[32], total_text[32], rate_text[32];
+	char done_text[32], total_text[32], rate_text[32], left_text[32];
 	double elapsed = now() - started;
 	double rate = elapsed > 0 ? (double)done / elapsed : 0;
-	long left = rate > 0 ? (long)((double)(total - done) / rate) : 0;
+	int length;
 
-	fprintf(stderr, "\r%s: %s / %s, %s/s, %ld:%02ld left   ", program_name,
-	        human_size((double)done, done_text, sizeof(done_text)),
-	        human_size((double)total, total_text, sizeof(total_text)),
-	        human_size(rate, rate_text, sizeof(rate_text)), left / 60,
-	        left % 60);
+	human_size((double)done, done_text, sizeof(done_text));
+	human_size(rate, rate_text, sizeof(rate_text));
+	if (total == 0)
+		length = fprintf(stderr, "\r%s: %s, %s/s", program_name,
+		                 done_text, rate_text);
+	else
+		length = fprintf(
+		    stderr, "\r%s: %s / %s, %s/s, %s left", program_name,
+		    done_text,
+		    human_size((double)total, total_text, sizeof(total_text)),
+		    rate_text,
+		    rate > 0 && done <= total
+		        ? duration_format((double)(total - done) / rate,
+		                          left_text, sizeof(left_text))
+		        : "-:--");
+	/* Blank out what is left of a longer previous line. */
+	if (length > 0 && length < last_length)
+		fprintf(stderr, "%*s", last_length - length, "");
+	if (length > last_length)
+		last_length = length;
 	fflush(stderr);
+	shown = 1;
 	last_shown = now();
 }
 
@@ -50,28 +85,38 @@ void progress_start(uint64_t bytes)
 {
 	total = bytes;
 	done = 0;
+	shown = 0;
+	last_length = 0;
 	started = last_shown = now();
-	shown = mode == PROGRESS_ALWAYS ||
-	        (mode == PROGRESS_AUTO && total > PROGRESS_THRESHOLD &&
-	         isatty(STDERR_FILENO));
-	if (shown)
+	active = mode == PROGRESS_ALWAYS ||
+	         (mode == PROGRESS_AUTO && isatty(STDERR_FILENO));
+	if (active && mode == PROGRESS_ALWAYS)
 		progress_print();
 }
 
 void progress_update(uint64_t done_now)
 {
+	double t;
+
 	done += done_now;
-	/* Twice a second is enough for a person and costs nothing. */
-	if (shown && now() - last_shown >= 0.5)
+	if (!active)
+		return;
+	/* On a terminal, a small copy stays silent: with a total that is
+	 * known from the start, without one once 64 MiB have passed. */
+	if (!shown && mode == PROGRESS_AUTO &&
+	    (total != 0 ? total : done) <= PROGRESS_THRESHOLD)
+		return;
+	t = now();
+	if (!shown || t - last_shown >= PROGRESS_INTERVAL)
 		progress_print();
 }
 
 void progress_finish(void)
 {
-	if (!shown)
-		return;
-	done = total;
-	progress_print();
-	fputc('\n', stderr);
-	shown = 0;
+	if (shown) {
+		progress_print();
+		fputc('\n', stderr);
+		fflush(stderr);
+	}
+	active = shown = 0;
 }

@@ -131,11 +131,17 @@ int durable_unlink(const struct dir *dir, const char *name);
 /* linkat (no symlink following) + fsync of the directory gaining it. */
 int durable_link(const struct dir *from_dir, const char *from,
                  const struct dir *to_dir, const char *to);
+/* Makes "to" a second name of "from"'s inode, replacing whatever "to"
+ * was in one atomic step (link to a temp name, rename), + fsync. */
+int durable_link_over(const struct dir *dir, const char *from, const char *to);
 /* renameat (flags as renameat2) + fsync of both directories. */
 int durable_rename(const struct dir *from_dir, const char *from,
                    const struct dir *to_dir, const char *to, unsigned flags);
 /* mkdirat + fsync of the parent.  Returns 1 if made, 0 if it was a dir. */
 int durable_mkdir(const struct dir *dir, const char *name, mode_t mode);
+/* As durable_mkdir; a directory made here is removed again, if still
+ * empty, when the process exits with a status other than 0. */
+int durable_mkdir_run(const struct dir *dir, const char *name, mode_t mode);
 /* rmdir + fsync of the parent. */
 int durable_rmdir(const struct dir *dir, const char *name);
 
@@ -196,6 +202,11 @@ int copy_sparse(int dst_fd, int src_fd, off_t size, struct copy_result *result);
  * < 0: no limit); -2 when writing failed.
  */
 int copy_stream(int dst_fd, int src_fd, off_t limit, off_t *copied);
+
+/* ---- compare.c ---- */
+
+/* 1 if the two open files hold the same bytes, 0 if not, -1 on error. */
+int files_same_data(int a, int b);
 
 /* ---- progress.c: one stderr line for long copies ---- */
 
@@ -321,16 +332,29 @@ int volume_remove_temps(struct volume *volume, int with_import);
 int volume_precache_valid(const struct volume *volume);
 /* Makes P anew: a clone (or copy) of C with C's mtime. */
 int volume_precache_refresh(struct volume *volume);
+/*
+ * Writes a clone (or copy) of src_fd, with its mtime, to a temp file
+ * beside P and fsyncs it; volume_precache_install() renames it over P,
+ * temp_abort() drops it.
+ */
+int volume_precache_prepare(struct volume *volume, int src_fd,
+                            const struct dir *src_dir, const char *src_name,
+                            struct temp_file *temp);
+int volume_precache_install(struct volume *volume, struct temp_file *temp);
 /* Removes P if it exists. */
 int volume_precache_remove(struct volume *volume);
 /*
  * Links C to the next revision name, unless the latest revision already
  * is C's inode (a crash between link and rename).  C must exist.
+ * Returns 1 if it linked, 0 if not, -1 on error.
  */
 int volume_save_clean(struct volume *volume, struct revision_list *list);
 /* Removes the lowest ids until keep remain; calls removed() for each. */
 int volume_prune(struct volume *volume, struct revision_list *list, int keep,
                  void (*removed)(const char *path));
+
+/* Lists the revisions and removes the lowest ids until keep remain. */
+int volume_prune_to(struct volume *volume, int keep);
 
 /* How volume_replace_clean treats revisions (the -k option). */
 struct keep_policy {
@@ -343,14 +367,25 @@ int keep_saves_revisions(const struct keep_policy *policy);
 /* True for -k -1: snapshots disabled, no revisions and no P. */
 int keep_disables_snapshots(const struct keep_policy *policy);
 
+/* Finishes what a command cut short after replacing C left undone:
+ * pruning with -k, and a missing or stale P (removed with -k -1). */
+int volume_finish(struct volume *volume, const struct keep_policy *policy);
+
+/* Flags of volume_replace_clean. */
+#define REPLACE_SAVE 1      /* save the old C as a revision */
+#define REPLACE_KEEP_NAME 2 /* "from" is a revision: a revert */
+
 /*
  * Makes the complete file "from" (in from_dir, or the VM directory if
- * NULL; on the same filesystem) the new C: saves the old C as a revision
- * (when it exists, if save and the policy allow), fsyncs from, removes P,
- * renames from over C, prunes (with -k), and makes P anew (unless -k -1).
+ * NULL; on the same filesystem) the new C: fsyncs it, prepares the new P
+ * from it, saves the old C as a revision (with REPLACE_SAVE, when C exists
+ * and the policy allows), replaces C, then installs P (or with -k -1
+ * removes it), prunes (with -k) and, with REPLACE_KEEP_NAME, removes the
+ * revision's own name.  A failure before C is replaced leaves the volume
+ * as it was; after it, volume_finish() does the rest.
  */
 int volume_replace_clean(struct volume *volume, const struct dir *from_dir,
-                         const char *from, int save,
+                         const char *from, unsigned flags,
                          const struct keep_policy *policy);
 
 /* ---- loop.c: loop devices backed by a file ---- */

@@ -57,10 +57,26 @@ int revision_time_parse(const char *text, time_t *when)
 
 int revision_time_format(time_t when, char *buf, size_t len)
 {
+	static const struct tm first = {.tm_year = -1900, .tm_mday = 1};
+	static const struct tm last = {.tm_year = 9999 - 1900,
+	                               .tm_mon = 11,
+	                               .tm_mday = 31,
+	                               .tm_hour = 23,
+	                               .tm_min = 59,
+	                               .tm_sec = 59};
 	struct tm tm;
 
-	if (gmtime_r(&when, &tm) == NULL ||
-	    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0) {
+	/* A name has room for years 0000 to 9999 only: a time outside them
+	 * is written as the nearest one, so that the name parses back. */
+	if (gmtime_r(&when, &tm) == NULL)
+		tm = when < 0 ? first : last;
+	else if (tm.tm_year + 1900 < 0)
+		tm = first;
+	else if (tm.tm_year + 1900 > 9999)
+		tm = last;
+	if ((size_t)snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02dZ",
+	                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+	                     tm.tm_hour, tm.tm_min, tm.tm_sec) >= len) {
 		errno = EOVERFLOW;
 		return -1;
 	}

@@ -52,6 +52,7 @@ int exit_status_for_errno(int err)
 	case ENXIO:
 	case ENODEV:
 	case ENAMETOOLONG:
+	case EOVERFLOW:
 		/* The path names something of the wrong kind. */
 		return EX_DATAERR;
 	case EEXIST:

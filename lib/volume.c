@@ -64,6 +64,13 @@ int volume_name_invalid(const char *base, const char **reason)
 		          "name, such as appvms/vm1/private)";
 		return 1;
 	}
+	/* "B.img.N@YYYY-MM-DDTHH:MM:SSZ" with a 20-digit N must still fit
+	 * in a file name. */
+	if (length > NAME_MAX - 46) {
+		*reason = "volume name too long: its revision names would not "
+		          "fit in a file name (at most 209 bytes)";
+		return 1;
+	}
 	/* B-dirty.img is the dirty image of B: a volume named "B-dirty"
 	 * would have B's dirty image as its clean image. */
 	for (i = 0; i < sizeof(taken) / sizeof(taken[0]); i++) {
@@ -158,7 +165,7 @@ int volume_open(struct volume *volume, const char *argument, int create_dir)
 			         "%s", parent_path);
 			return -1;
 		}
-		rc = durable_mkdir(&parent, name, 0755) < 0
+		rc = durable_mkdir_run(&parent, name, 0755) < 0
 		         ? -1
 		         : dir_openat(&volume->dir, &parent, name);
 		dir_close(&parent);
@@ -286,19 +293,34 @@ int revisions_list(struct volume *volume, struct revision_list *list)
 		return fail(volume, ".", NULL);
 	}
 	while ((errno = 0, entry = readdir(dir)) != NULL) {
-		switch (
-		    volume_name_kind(volume->base, entry->d_name, &revision)) {
-		case NAME_REVISION:
+		enum name_kind kind =
+		    volume_name_kind(volume->base, entry->d_name, &revision);
+
+		if (kind != NAME_REVISION && kind != NAME_LEGACY)
+			continue;
+		/* A revision that is a symlink, directory or device was put
+		 * there by someone else: refuse the volume before any tool
+		 * prunes, links or reverts around it. */
+		if (entry->d_type != DT_REG) {
+			struct stat st;
+
+			if (entry->d_type != DT_UNKNOWN ||
+			    fstatat(volume->dir.fd, entry->d_name, &st,
+			            AT_SYMLINK_NOFOLLOW) != 0 ||
+			    !S_ISREG(st.st_mode)) {
+				closedir(dir);
+				revisions_free(list);
+				errno = EINVAL;
+				return fail(volume, revision.name,
+				            "not a regular file");
+			}
+		}
+		if (kind == NAME_REVISION)
 			rc = revision_append(&list->items, &list->count,
 			                     &list->capacity, &revision);
-			break;
-		case NAME_LEGACY:
+		else
 			rc = revision_append(&list->legacy, &list->legacy_count,
 			                     &list->legacy_capacity, &revision);
-			break;
-		default:
-			break;
-		}
 		if (rc != 0)
 			break;
 	}
@@ -381,51 +403,68 @@ int volume_precache_remove(struct volume *volume)
 	return 0;
 }
 
-int volume_precache_refresh(struct volume *volume)
+int volume_precache_prepare(struct volume *volume, int src_fd,
+                            const struct dir *src_dir, const char *src_name,
+                            struct temp_file *temp)
 {
-	struct temp_file temp;
 	struct copy_result result;
 	struct timespec times[2];
 	char src[PATH_MAX], dst[PATH_MAX];
-	int fd;
+	struct stat st;
 
-	if (volume_precache_remove(volume) != 0)
-		return -1;
+	if (fstat(src_fd, &st) != 0)
+		return fail_in(volume, src_dir, src_name);
+	if (temp_create(temp, &volume->dir, volume->precache.name) != 0)
+		return fail(volume, volume->precache.name, NULL);
+	if (copy_data(temp->fd, src_fd, st.st_size, REFLINK_AUTO, &result) !=
+	    0) {
+		temp_abort(temp);
+		return result.source_failed
+		           ? fail_in(volume, src_dir, src_name)
+		           : fail(volume, volume->precache.name, NULL);
+	}
+	log_op("%s %s to %s", result.cloned ? "cloned" : "copied",
+	       dir_join(src_dir, src_name, src, sizeof(src)),
+	       volume_path(volume, temp->name, dst));
+	/* The same mtime is what marks P as a copy of this very C; the data
+	 * reaches the disk now, so that installing P is a rename only. */
+	times[0].tv_nsec = UTIME_OMIT;
+	times[1] = st.st_mtim;
+	if (futimens(temp->fd, times) != 0 || fsync(temp->fd) != 0 ||
+	    close(temp->fd) != 0) {
+		temp->fd = -1;
+		temp_abort(temp);
+		return fail(volume, volume->precache.name, NULL);
+	}
+	temp->fd = -1;
+	return 0;
+}
+
+int volume_precache_install(struct volume *volume, struct temp_file *temp)
+{
+	if (durable_rename(&volume->dir, temp->name, &volume->dir,
+	                   volume->precache.name, 0) != 0) {
+		temp_abort(temp);
+		return fail(volume, volume->precache.name, NULL);
+	}
+	return file_stat(volume, &volume->precache);
+}
+
+int volume_precache_refresh(struct volume *volume)
+{
+	struct temp_file temp;
+	int fd, rc;
+
 	fd = openat(volume->dir.fd, volume->clean.name,
 	            O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return fail(volume, volume->clean.name, NULL);
-	if (fstat(fd, &volume->clean.st) != 0) {
-		close(fd);
-		return fail(volume, volume->clean.name, NULL);
-	}
-	if (temp_create(&temp, &volume->dir, volume->precache.name) != 0) {
-		close(fd);
-		return fail(volume, volume->precache.name, NULL);
-	}
-	if (copy_data(temp.fd, fd, volume->clean.st.st_size, REFLINK_AUTO,
-	              &result) != 0) {
-		temp_abort(&temp);
-		close(fd);
-		return fail(volume,
-		            result.source_failed ? volume->clean.name
-		                                 : volume->precache.name,
-		            NULL);
-	}
+	rc = volume_precache_prepare(volume, fd, &volume->dir,
+	                             volume->clean.name, &temp);
 	close(fd);
-	log_op("%s %s to %s", result.cloned ? "cloned" : "copied",
-	       volume_path(volume, volume->clean.name, src),
-	       volume_path(volume, temp.name, dst));
-	/* The same mtime is what marks P as a copy of this very C. */
-	times[0].tv_nsec = UTIME_OMIT;
-	times[1] = volume->clean.st.st_mtim;
-	if (futimens(temp.fd, times) != 0) {
-		temp_abort(&temp);
-		return fail(volume, volume->precache.name, NULL);
-	}
-	if (temp_commit(&temp, 0) != 0)
-		return fail(volume, volume->precache.name, NULL);
-	return file_stat(volume, &volume->precache);
+	if (rc == 0)
+		rc = volume_precache_install(volume, &temp);
+	return rc;
 }
 
 int volume_save_clean(struct volume *volume, struct revision_list *list)
@@ -433,6 +472,7 @@ int volume_save_clean(struct volume *volume, struct revision_list *list)
 	struct revision revision;
 	struct stat st;
 	uint64_t next = 1;
+	int saved;
 
 	if (list->count > 0) {
 		const struct revision *latest = &list->items[list->count - 1];
@@ -458,12 +498,19 @@ int volume_save_clean(struct volume *volume, struct revision_list *list)
 	                         volume->base, next, revision.time) != 0)
 		return fail(volume, volume->clean.name, NULL);
 	if (durable_link(&volume->dir, volume->clean.name, &volume->dir,
-	                 revision.name) != 0)
-		return fail(volume, revision.name, NULL);
+	                 revision.name) != 0) {
+		/* A link whose directory fsync failed was made: take it back,
+		 * so that the failed command changed nothing. */
+		fail(volume, revision.name, NULL);
+		saved = errno;
+		unlinkat(volume->dir.fd, revision.name, 0);
+		errno = saved;
+		return -1;
+	}
 	if (revision_append(&list->items, &list->count, &list->capacity,
 	                    &revision) != 0)
 		return fail(volume, revision.name, NULL);
-	return 0;
+	return 1;
 }
 
 int volume_prune(struct volume *volume, struct revision_list *list, int keep,
@@ -501,47 +548,110 @@ int keep_disables_snapshots(const struct keep_policy *policy)
 	return policy->given && policy->keep == -1;
 }
 
+/* True if C now is the file that "from" named (its replacing happened):
+ * "from" is gone, or is a second name of C. */
+static int same_file(const struct volume *volume, const struct dir *from_dir,
+                     const char *from)
+{
+	struct stat from_st, clean_st;
+
+	if (fstatat(from_dir->fd, from, &from_st, AT_SYMLINK_NOFOLLOW) != 0)
+		return errno == ENOENT;
+	return fstatat(volume->dir.fd, volume->clean.name, &clean_st,
+	               AT_SYMLINK_NOFOLLOW) == 0 &&
+	       clean_st.st_ino == from_st.st_ino &&
+	       clean_st.st_dev == from_st.st_dev;
+}
+
+int volume_finish(struct volume *volume, const struct keep_policy *policy)
+{
+	if (policy->given && volume_prune_to(volume, policy->keep) != 0)
+		return -1;
+	if (keep_disables_snapshots(policy))
+		return volume_precache_remove(volume);
+	if (volume->clean.exists && !volume_precache_valid(volume))
+		return volume_precache_refresh(volume);
+	return 0;
+}
+
 int volume_replace_clean(struct volume *volume, const struct dir *from_dir,
-                         const char *from, int save,
+                         const char *from, unsigned flags,
                          const struct keep_policy *policy)
 {
 	struct revision_list list;
-	int fd, rc = -1;
+	struct temp_file precache;
+	char linked[NAME_MAX + 1] = "";
+	int fd = -1, rc = -1, pending = 0, saved, replaced;
 
 	if (from_dir == NULL)
 		from_dir = &volume->dir;
 	if (revisions_list(volume, &list) != 0)
 		return -1;
-	if (save && volume->clean.exists && keep_saves_revisions(policy) &&
-	    volume_save_clean(volume, &list) != 0)
-		goto out;
 	/* The new C must be on disk before its name is: a power cut must
 	 * not leave C pointing at unwritten data. */
 	fd = openat(from_dir->fd, from, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0) {
+	if (fd < 0 || fsync(fd) != 0) {
 		fail_in(volume, from_dir, from);
 		goto out;
 	}
-	if (fsync(fd) != 0) {
+	/* The new P, a copy of the new C, is made before anything changes:
+	 * it is the one step that may fail for want of space (a copy where
+	 * the filesystem cannot clone), and it is ready to install at once
+	 * when C is new. */
+	if (!keep_disables_snapshots(policy) &&
+	    !(from_dir == &volume->dir &&
+	      strcmp(from, volume->precache.name) == 0)) {
+		if (volume_precache_prepare(volume, fd, from_dir, from,
+		                            &precache) != 0)
+			goto out;
+		pending = 1;
+	}
+	if ((flags & REPLACE_SAVE) && volume->clean.exists &&
+	    keep_saves_revisions(policy)) {
+		saved = volume_save_clean(volume, &list);
+		if (saved < 0)
+			goto out;
+		if (saved > 0)
+			snprintf(linked, sizeof(linked), "%s",
+			         list.items[list.count - 1].name);
+	}
+	/*
+	 * Replacing C is the point of no return: before it a failure takes
+	 * everything back; after it, what is left (P, pruning, a revert's
+	 * last unlink) is what a run of the same command finishes.
+	 */
+	if (flags & REPLACE_KEEP_NAME) {
+		/* C becomes a second name of the revision "from", whose own
+		 * name goes last: a revert cut short in between shows as a
+		 * revision that is C, below the one saved from the old C,
+		 * which vol-revert finishes. */
+		replaced = durable_link_over(&volume->dir, from,
+		                             volume->clean.name) == 0;
+	} else {
+		replaced = durable_rename(from_dir, from, &volume->dir,
+		                          volume->clean.name, 0) == 0;
+	}
+	if (!replaced) {
+		saved = errno;
 		fail_in(volume, from_dir, from);
-		close(fd);
+		/* A rename whose directory fsync failed did happen: then it
+		 * stays, and a re-run finishes the rest. */
+		if (same_file(volume, from_dir, from))
+			linked[0] = '\0';
+		errno = saved;
 		goto out;
 	}
-	close(fd);
-	/* P goes before C changes, so that it never passes for a copy of
-	 * the new C; unless P itself is what becomes C. */
-	if (!(from_dir == &volume->dir &&
-	      strcmp(from, volume->precache.name) == 0) &&
-	    volume_precache_remove(volume) != 0)
-		goto out;
-	if (durable_rename(from_dir, from, &volume->dir, volume->clean.name,
-	                   0) != 0) {
-		fail_in(volume, from_dir, from);
-		goto out;
-	}
+	linked[0] = '\0';
 	if (file_stat(volume, &volume->clean) != 0)
 		goto out;
-	/* A revision that became C is no longer one. */
+	if (pending) {
+		pending = 0;
+		if (volume_precache_install(volume, &precache) != 0)
+			goto out;
+	} else if (keep_disables_snapshots(policy) &&
+	           volume_precache_remove(volume) != 0)
+		goto out;
+	/* A revision that became C is no revision to count or prune. */
 	if (from_dir == &volume->dir) {
 		size_t i, kept = 0;
 
@@ -553,12 +663,23 @@ int volume_replace_clean(struct volume *volume, const struct dir *from_dir,
 	if (policy->given &&
 	    volume_prune(volume, &list, policy->keep, NULL) != 0)
 		goto out;
-	if (!keep_disables_snapshots(policy) &&
-	    volume_precache_refresh(volume) != 0)
+	if ((flags & REPLACE_KEEP_NAME) &&
+	    durable_unlink(&volume->dir, from) != 0) {
+		fail(volume, from, NULL);
 		goto out;
+	}
 	rc = 0;
 out:
+	saved = errno;
+	if (pending)
+		temp_abort(&precache);
+	/* A failure before C was replaced takes the new link back. */
+	if (linked[0] != '\0' && unlinkat(volume->dir.fd, linked, 0) == 0)
+		dir_sync(&volume->dir);
+	if (fd >= 0)
+		close(fd);
 	revisions_free(&list);
+	errno = saved;
 	return rc;
 }
 
@@ -732,4 +853,16 @@ int volume_absent(struct volume *volume)
 	absent = list.count == 0 && list.legacy_count == 0;
 	revisions_free(&list);
 	return absent;
+}
+
+int volume_prune_to(struct volume *volume, int keep)
+{
+	struct revision_list list;
+	int rc;
+
+	if (revisions_list(volume, &list) != 0)
+		return -1;
+	rc = volume_prune(volume, &list, keep, NULL);
+	revisions_free(&list);
+	return rc;
 }

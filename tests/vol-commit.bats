@@ -244,7 +244,7 @@ keep_three_of_five() {
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"vol-commit: linked $B.img to $B.img.1@"* ]]
 	[[ "$output" == *"vol-commit: renamed $B-dirty.img to $B.img"* ]]
-	[[ "$output" == *"vol-commit: cloned $B.img to $B-precache.img~"* ]]
+	[[ "$output" == *"vol-commit: cloned $B-dirty.img to $B-precache.img~"* ]]
 	# <14> is user.info; the ident is the tool's name.
 	grep -q "^<14>.*vol-commit\[[0-9]*\]: linked $B.img to $B.img.1@" "$DIR/syslog"
 	grep -q "^<14>.*vol-commit\[[0-9]*\]: renamed $B-dirty.img to $B.img\$" "$DIR/syslog"

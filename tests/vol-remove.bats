@@ -170,7 +170,7 @@ removes_everything() {
 	[ -e "$B.img" ]
 }
 
-@test "vol-remove: a volume with no files at all exits 66" {
+@test "vol-remove: a volume with no files exits 66; an empty VM directory goes" {
 	fs_dir btrfs
 	mkdir "$DIR/vm1"
 	printf X >"$DIR/vm1/other.img"
@@ -178,10 +178,12 @@ removes_everything() {
 	[ "$status" -eq 66 ]
 	[[ "$output" == *"vol-remove: $DIR/vm1/private: no such volume"* ]]
 	[ "$(files_in "$DIR/vm1")" = other.img ]
+	# An empty VM directory is what a remove cut short before its rmdir
+	# leaves: the same command finishes the job.
 	rm "$DIR/vm1/other.img"
 	run vol-remove "$DIR/vm1/private"
-	[ "$status" -eq 66 ]
-	[ -d "$DIR/vm1" ]
+	[ "$status" -eq 0 ]
+	[ ! -e "$DIR/vm1" ]
 }
 
 @test "vol-remove: a VOLUME whose directory does not exist exits 66" {
