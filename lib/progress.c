@@ -101,8 +101,8 @@ void progress_update(uint64_t done_now)
 	done += done_now;
 	if (!active)
 		return;
-	/* On a terminal, a small copy stays silent: with a total that is
-	 * known from the start, without one once 64 MiB have passed. */
+	/* Without --progress the line waits for a copy above 64 MiB: a
+	 * known total tells at once, an unknown one once 64 MiB passed. */
 	if (!shown && mode == PROGRESS_AUTO &&
 	    (total != 0 ? total : done) <= PROGRESS_THRESHOLD)
 		return;

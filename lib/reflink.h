@@ -213,8 +213,16 @@ int files_same_data(int a, int b);
 /* PROGRESS_AUTO shows it when stderr is a terminal and the copy is large. */
 enum progress_mode { PROGRESS_AUTO, PROGRESS_ALWAYS, PROGRESS_NEVER };
 void progress_set_mode(enum progress_mode mode);
+/*
+ * A copy of total bytes starts (0: not known, e.g. from a pipe).  The line
+ * shows with PROGRESS_ALWAYS, or with PROGRESS_AUTO when stderr is a
+ * terminal and the copy is larger than 64 MiB (known total) or once 64 MiB
+ * have passed (unknown total).
+ */
 void progress_start(uint64_t total);
+/* done_now more bytes are done; holes skipped count too. */
 void progress_update(uint64_t done_now);
+/* Draws the line a last time and ends it with a newline, if it showed. */
 void progress_finish(void);
 
 /* ---- revision.c: the names of a volume's files ---- */
