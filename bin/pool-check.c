@@ -353,14 +353,22 @@ static const char *file_kind(mode_t mode)
 	return "not a regular file";
 }
 
-/* True if some tool holds the directory's lock right now. */
-static int dir_busy(const struct dir *dir)
+/*
+ * Takes a shared lock of the directory without waiting, so that no tool
+ * changes it while it is read, for a view in which its files agree with
+ * each other.  Returns 1 if a tool is at work there (then it is read
+ * anyway, and what may be that tool's work in progress is reported as
+ * info), 0 if the lock is held.
+ */
+static int dir_read_lock(const struct dir *dir)
 {
-	if (flock(dir->fd, LOCK_SH | LOCK_NB) != 0)
-		return errno == EWOULDBLOCK;
-	flock(dir->fd, LOCK_UN);
-	return 0;
+	if (flock(dir->fd, LOCK_SH | LOCK_NB) == 0)
+		return 0;
+	return errno == EWOULDBLOCK;
 }
+
+static const char busy_message[] = "a tool is working in this directory "
+                                   "now: its work in progress, not a leftover";
 
 /*
  * What to do with a dirty image that no VM uses.  Only the caller knows a
@@ -394,7 +402,8 @@ static const char *dirty_detached_message(const struct volume_files *v,
 }
 
 /* Reports the findings of one volume of a directory. */
-static void volume_check(const struct dir *dir, const struct volume_files *v)
+static void volume_check(const struct dir *dir, const struct volume_files *v,
+                         int busy)
 {
 	char volume[PATH_MAX], path[PATH_MAX + 32], message[3 * PATH_MAX];
 	const char *holder;
@@ -437,7 +446,8 @@ static void volume_check(const struct dir *dir, const struct volume_files *v)
 			         "missing, while a precache remains; make it "
 			         "clean: vol-commit --from %s-precache.img %s",
 			         volume, volume);
-		finding_add(SEVERITY_ERROR, path, "clean-missing", message);
+		finding_add(busy ? SEVERITY_INFO : SEVERITY_ERROR, path,
+		            "clean-missing", busy ? busy_message : message);
 	}
 	if (v->has_clean && v->has_precache &&
 	    (v->precache.st_ino == v->clean.st_ino ||
@@ -451,8 +461,14 @@ static void volume_check(const struct dir *dir, const struct volume_files *v)
 		         "stale precache: not a copy of %s.img (size or mtime "
 		         "differs); pool-check --repair removes it",
 		         v->base);
-		finding_add_repairable(SEVERITY_WARNING, dir, name, v->base,
-		                       "stale-precache", message);
+		if (busy)
+			finding_add(SEVERITY_INFO,
+			            dir_join(dir, name, path, sizeof(path)),
+			            "stale-precache", busy_message);
+		else
+			finding_add_repairable(SEVERITY_WARNING, dir, name,
+			                       v->base, "stale-precache",
+			                       message);
 	}
 }
 
@@ -502,11 +518,10 @@ static void directory_scan(const struct dir *dir, int depth);
 
 /* Collects the volume files of a directory and reports on them. */
 static void directory_check(const struct dir *dir, struct entry *entries,
-                            size_t count)
+                            size_t count, int busy)
 {
 	struct volume_files v;
 	size_t i, j;
-	int busy = dir_busy(dir);
 
 	if (count > 0)
 		qsort(entries, count, sizeof(*entries), entry_compare);
@@ -556,7 +571,7 @@ static void directory_check(const struct dir *dir, struct entry *entries,
 			}
 			entry_check(dir, e, busy);
 		}
-		volume_check(dir, &v);
+		volume_check(dir, &v, busy);
 	}
 }
 
@@ -568,13 +583,15 @@ static void directory_scan(const struct dir *dir, int depth)
 	char **subdirs = NULL;
 	struct dirent *d;
 	DIR *stream;
-	int fd;
+	int fd, busy;
 
+	busy = dir_read_lock(dir);
 	fd = openat(dir->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0 || (stream = fdopendir(fd)) == NULL) {
 		if (fd >= 0)
 			close(fd);
 		log_errc(errno, "%s", dir->path);
+		flock(dir->fd, LOCK_UN);
 		return;
 	}
 	while ((d = readdir(stream)) != NULL) {
@@ -627,7 +644,9 @@ static void directory_scan(const struct dir *dir, int depth)
 		entries[count++] = e;
 	}
 	closedir(stream);
-	directory_check(dir, entries, count);
+	directory_check(dir, entries, count, busy);
+	/* The view is taken: tools may go on. */
+	flock(dir->fd, LOCK_UN);
 	free(entries);
 	for (i = 0; i < subdir_count; i++) {
 		struct dir sub;

@@ -173,14 +173,15 @@ reader() {
 		done
 		if [ -x "$TOP/bin/pool-check" ]; then
 			# The storm's dirty images are findings (attached while
-			# a tool or a token writer has one open), and so is a
-			# temp file of a tool at work (info); anything else is
-			# a half-state.
+			# a tool or a token writer has one open), and so is
+			# what a tool at work is doing when pool-check finds
+			# the directory locked (info); anything else is a
+			# half-state.
 			out=$(pool-check -q "$POOL" 2>&1)
 			status=$?
 			[ "$status" -le 1 ] || problem "reader: pool-check exited $status: $out"
 			out=$(printf '%s\n' "$out" | awk -F '\t' '$3 != "dirty-detached" && $3 != "dirty-attached" &&
-				!($1 == "info" && $3 == "temp-leftover") && $0 != ""')
+				!($1 == "info" && $4 ~ /^a tool is working in this directory now/) && $0 != ""')
 			[ -z "$out" ] || problem "reader: pool-check: $out"
 		fi
 		n=$((n + 1))
