@@ -28,8 +28,10 @@ static int from_open(struct dir *dir, const char *path, const char **name,
 	slash = strrchr(buf, '/');
 	if (slash == NULL) {
 		*name = buf;
-		if (dir_open(dir, ".") != 0)
-			return EX_IOERR;
+		if (dir_open(dir, ".") != 0) {
+			log_errc(errno, "%s", path);
+			return exit_status_for_errno(errno);
+		}
 	} else {
 		*slash = '\0';
 		*name = slash + 1;
@@ -127,6 +129,11 @@ int main(int argc, char *argv[])
 		}
 		status =
 		    from_open(&from_dir, from, &from_name, from_buf, &volume);
+		/* FILE gone may be a commit of it cut short after its rename:
+		 * what that left undone is finished, and the 66 stands. */
+		if (status == EX_NOINPUT &&
+		    volume_finish(&volume, &policy) != 0)
+			return volume_report_error(&volume, errno);
 		if (status != 0)
 			return status;
 	} else if (!volume.dirty.exists) {

@@ -43,11 +43,10 @@ static int revision_id_parse(const char *wanted, uint64_t *id)
 }
 
 /*
- * A revert makes the chosen revision a second name of C before it removes
- * that name, last.  If it was interrupted in between, the revision is
- * still there with C's inode: below the revision saved from the old C, or
- * alone.  Returns that revision, or NULL.  (The latest revision being C's
- * inode, above others, is a commit interrupted after its link instead.)
+ * A revert that saves the old C makes the chosen revision a second name of
+ * C before it removes that name, last.  If it was interrupted in between,
+ * the revision is still there with C's inode, below the saved one.
+ * Returns that revision, or NULL.
  */
 static const struct revision *
 revert_unfinished(const struct volume *volume, const struct revision_list *list,
@@ -65,12 +64,30 @@ revert_unfinished(const struct volume *volume, const struct revision_list *list,
 				return &list->items[i];
 		return NULL;
 	}
+	/* Below the latest revision, C's inode can only be a revert's (the
+	 * latest being C is a commit or revert cut short after saving C). */
 	for (i = 0; i + 1 < list->count; i++)
 		if (revision_is_clean(volume, &list->items[i]))
 			return &list->items[i];
-	if (list->count == 1 && revision_is_clean(volume, &list->items[0]))
-		return &list->items[0];
 	return NULL;
+}
+
+/* Removes the lowest revisions but "name" until keep remain. */
+static int prune_others(struct volume *volume, const char *name, int keep)
+{
+	struct revision_list list;
+	size_t i, kept = 0;
+	int rc;
+
+	if (revisions_list(volume, &list) != 0)
+		return -1;
+	for (i = 0; i < list.count; i++)
+		if (strcmp(list.items[i].name, name) != 0)
+			list.items[kept++] = list.items[i];
+	list.count = kept;
+	rc = volume_prune(volume, &list, keep, NULL);
+	revisions_free(&list);
+	return rc;
 }
 
 /* Finds REV: an id, or "latest", the highest id that is not C itself. */
@@ -182,6 +199,10 @@ int main(int argc, char *argv[])
 		else
 			log_errx("%s: no revision %s", argv[0], wanted);
 		revisions_free(&list);
+		/* Perhaps a revert consumed it and was cut short after: what
+		 * it left undone is finished, and the 66 stands. */
+		if (volume.clean.exists && volume_finish(&volume, &policy) != 0)
+			return volume_report_error(&volume, errno);
 		return EX_NOINPUT;
 	}
 	snprintf(name, sizeof(name), "%s", chosen->name);
@@ -197,12 +218,25 @@ int main(int argc, char *argv[])
 	}
 	if (unfinished)
 		status = revert_finish(&volume, name, &policy);
-	else if (volume_replace_clean(&volume, NULL, name,
-	                              REPLACE_SAVE | REPLACE_KEEP_NAME,
-	                              &policy) != 0)
-		status = volume_report_error(&volume, errno);
-	else
-		status = 0;
+	else if (volume.clean.exists && keep_saves_revisions(&policy))
+		status = volume_replace_clean(&volume, NULL, name,
+		                              REPLACE_SAVE | REPLACE_KEEP_NAME,
+		                              &policy) == 0
+		             ? 0
+		             : volume_report_error(&volume, errno);
+	else {
+		/* Nothing of the current C is kept (-k 0, or no C): the other
+		 * revisions go first, so that renaming the revision over C,
+		 * which consumes it, is the last step. */
+		if (policy.given &&
+		    prune_others(&volume, name, policy.keep) != 0)
+			status = volume_report_error(&volume, errno);
+		else
+			status = volume_replace_clean(&volume, NULL, name, 0,
+			                              &policy) == 0
+			             ? 0
+			             : volume_report_error(&volume, errno);
+	}
 	volume_close(&volume);
 	return status;
 }

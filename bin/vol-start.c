@@ -157,10 +157,16 @@ static int start_snapshot(struct volume *volume, const char *source_arg)
 			return volume_report_error(volume, errno);
 		revisions = list.count;
 		revisions_free(&list);
-		if (revisions > 0 || volume->precache.exists) {
-			log_errx("%s: has revisions or a precache, so it is "
-			         "an origin volume: its clean image is not "
-			         "replaced",
+		/* Nor is own C, stopped, the only name of its data: a
+		 * snapshot's C is SRC's, or an old one that SRC keeps as a
+		 * revision; one with snapshots disabled (-k -1) is neither. */
+		if (revisions > 0 || volume->precache.exists ||
+		    (volume->clean.st.st_nlink == 1 && !volume->dirty.exists &&
+		     (volume->clean.st.st_ino != source.clean.st.st_ino ||
+		      volume->clean.st.st_dev != source.clean.st.st_dev))) {
+			log_errx("%s: an origin volume's clean image (it has "
+			         "revisions, a precache, or no other name): "
+			         "not replaced",
 			         volume_path(volume, volume->clean.name, path));
 			return EX_DATAERR;
 		}

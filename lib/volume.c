@@ -64,6 +64,13 @@ int volume_name_invalid(const char *base, const char **reason)
 		          "name, such as appvms/vm1/private)";
 		return 1;
 	}
+	/* "B.img~..." is a temp file of volume B: a volume named so would
+	 * have its files removed as B's leftovers. */
+	if (strchr(base, '~') != NULL) {
+		*reason = "not a volume name: a '~' in it would make its files "
+		          "look like another volume's temp files";
+		return 1;
+	}
 	/* "B.img.N@YYYY-MM-DDTHH:MM:SSZ" with a 20-digit N must still fit
 	 * in a file name. */
 	if (length > NAME_MAX - 46) {

@@ -74,6 +74,10 @@ teardown_file() {
 	crash_case "vol-revert" btrfs
 }
 
+@test "crash: vol-revert -k 0 (btrfs): every kill leaves a consistent state, a re-run finishes" {
+	crash_case "vol-revert -k 0" btrfs
+}
+
 @test "crash: vol-prune (btrfs): every kill leaves a consistent state, a re-run finishes" {
 	crash_case "vol-prune" btrfs
 }

@@ -75,6 +75,10 @@ teardown_file() {
 	inject_case "vol-revert" btrfs
 }
 
+@test "inject: vol-revert -k 0 (btrfs): an error rolls back or leaves a state a re-run completes" {
+	inject_case "vol-revert -k 0" btrfs
+}
+
 @test "inject: vol-prune (btrfs): an error rolls back or leaves a state a re-run completes" {
 	inject_case "vol-prune" btrfs
 }

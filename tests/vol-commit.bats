@@ -334,3 +334,18 @@ keep_three_of_five() {
 	run vol-commit "$VM/"
 	[ "$status" -eq 64 ]
 }
+
+@test "vol-commit: --from a FILE that is gone exits 66 and finishes a commit cut short" {
+	vol_setup btrfs
+	vol_make PRE
+	printf NEW >"$DIR/new.img"
+	# What a vol-commit --from killed after its rename leaves: FILE is C,
+	# the old C revision 1, the precache stale.
+	ln "$B.img" "$VM/private.img.1@2020-01-01T00:00:00Z"
+	mv "$DIR/new.img" "$B.img"
+	run vol-commit -k 1 --from "$DIR/new.img" "$B"
+	[ "$status" -eq 66 ]
+	[[ "$output" == *"$DIR/new.img: No such file or directory"* ]]
+	cmp "$B.img" "$B-precache.img"
+	[ "$(mtime_ns "$B-precache.img")" = "$(mtime_ns "$B.img")" ]
+}

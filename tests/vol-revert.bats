@@ -177,3 +177,31 @@ revert_to_three() {
 	cd "$POOL"
 	run_man_examples vol-revert.1
 }
+
+@test "vol-revert: a -k 0 revert cut short after its rename is finished, not redone" {
+	revert_setup btrfs
+	r5=$(revision_of "$VM" private 5)
+	# What a vol-revert -k 0 killed right after its last step, the
+	# rename of revision 5 over C, leaves: the other revisions are gone
+	# already, the precache is the old one.
+	rm "$VM/$(revision_of "$VM" private 3)" "$VM/$(revision_of "$VM" private 4)"
+	mv "$VM/$r5" "$B.img"
+	run vol-revert -k 0 "$B"
+	[ "$status" -eq 66 ]
+	[ "$(head_bytes "$B.img" 2)" = R5 ]
+	[ "$(revision_ids "$VM" private)" = "" ]
+	cmp "$B.img" "$B-precache.img"
+	[ "$(mtime_ns "$B-precache.img")" = "$(mtime_ns "$B.img")" ]
+}
+
+@test "vol-revert: -k 0 prunes the others before it renames the revision over C" {
+	revert_setup btrfs
+	run strace -f -o "$DIR/trace" -e trace=unlinkat,renameat,renameat2 vol-revert -k 0 -r 4 "$B"
+	[ "$status" -eq 0 ]
+	[ "$(head_bytes "$B.img" 2)" = R4 ]
+	[ "$(revision_ids "$VM" private)" = "" ]
+	last_unlink=$(grep -n 'unlinkat(.*private.img.[35]@' "$DIR/trace" | tail -1 | cut -d: -f1)
+	rename=$(grep -n 'rename.*private.img.4@.*"private.img"' "$DIR/trace" | cut -d: -f1)
+	[ -n "$last_unlink" ] && [ -n "$rename" ]
+	[ "$last_unlink" -lt "$rename" ]
+}

@@ -296,6 +296,27 @@ snapshots_disabled_start() {
 	before=$(dir_state "$VM")
 	run vol-start -S "$S" "$B"
 	[ "$status" -eq 65 ]
-	[[ "$output" == *"$B.img: has revisions or a precache, so it is an origin volume"* ]]
+	[[ "$output" == *"$B.img: an origin volume's clean image"* ]]
 	[ "$(dir_state "$VM")" = "$before" ]
+}
+
+@test "vol-start: -S on a stopped volume whose C has no other name (-k -1) exits 65" {
+	vol_setup btrfs
+	S=$POOL/vm-templates/t1/root
+	mkdir -p "$POOL/vm-templates/t1"
+	vol-create -s 1M "$S"
+	vol-create -k -1 -s 1M "$B"
+	printf ONLY | dd of="$B.img" conv=notrunc status=none
+	before=$(dir_state "$VM")
+	run vol-start -S "$S" "$B"
+	[ "$status" -eq 65 ]
+	[ "$(dir_state "$VM")" = "$before" ]
+}
+
+@test "vol-start: a volume name with a '~' exits 64" {
+	vol_setup btrfs
+	run vol-create -s 1M "$VM/p.img~x"
+	[ "$status" -eq 64 ]
+	[[ "$output" == *"not a volume name"* ]]
+	[ "$(files_in "$VM")" = "" ]
 }
