@@ -150,6 +150,17 @@ static void open_file_add(const struct stat *st, const char *holder)
 	snprintf(file->holder, sizeof(file->holder), "%s", holder);
 }
 
+static int loop_backing_add(const char *device, const char *backing,
+                            void *unused)
+{
+	struct stat st;
+
+	(void)unused;
+	if (stat(backing, &st) == 0)
+		open_file_add(&st, device);
+	return 0;
+}
+
 /*
  * Learns, once, which files back a loop device (/sys/block/loopN) and
  * which are open in a process (/proc/PID/fd): a dirty image among them
@@ -158,39 +169,15 @@ static void open_file_add(const struct stat *st, const char *holder)
  */
 static void open_files_load(void)
 {
-	char path[PATH_MAX], backing[PATH_MAX], holder[300];
+	char path[PATH_MAX], holder[300];
 	struct dirent *entry, *fd_entry;
 	struct stat st;
 	DIR *dir, *fds;
-	FILE *file;
 
 	if (open_files.loaded)
 		return;
 	open_files.loaded = 1;
-	dir = opendir("/sys/block");
-	while (dir != NULL && (entry = readdir(dir)) != NULL) {
-		size_t length;
-
-		if (strncmp(entry->d_name, "loop", 4) != 0)
-			continue;
-		snprintf(path, sizeof(path), "/sys/block/%s/loop/backing_file",
-		         entry->d_name);
-		file = fopen(path, "re");
-		if (file == NULL)
-			continue;
-		if (fgets(backing, sizeof(backing), file) != NULL) {
-			length = strlen(backing);
-			if (length > 0 && backing[length - 1] == '\n')
-				backing[length - 1] = '\0';
-			snprintf(holder, sizeof(holder), "/dev/%s",
-			         entry->d_name);
-			if (stat(backing, &st) == 0)
-				open_file_add(&st, holder);
-		}
-		fclose(file);
-	}
-	if (dir != NULL)
-		closedir(dir);
+	loop_devices_each(loop_backing_add, NULL);
 	dir = opendir("/proc");
 	while (dir != NULL && (entry = readdir(dir)) != NULL) {
 		if (entry->d_name[0] < '1' || entry->d_name[0] > '9' ||
@@ -761,47 +748,18 @@ static int repair(const struct finding *f, int wait_seconds)
 
 static int pool_init(const char *path, int no_reflink_ok)
 {
-	char buf[PATH_MAX], type[32];
-	const char *parent_path, *name;
-	struct dir parent, pool;
+	char type[32];
+	struct dir pool;
 	struct stat st;
-	int created = 0, probe;
-	char *slash;
+	int probe;
 
 	if (stat(path, &st) == 0 && !S_ISDIR(st.st_mode)) {
 		log_errx("%s: not a directory", path);
 		return EX_DATAERR;
 	}
-	if (dir_open(&pool, path) != 0) {
-		if (errno != ENOENT) {
-			log_errc(errno, "%s", path);
-			return exit_status_for_errno(errno);
-		}
-		snprintf(buf, sizeof(buf), "%s", path);
-		while (strlen(buf) > 1 && buf[strlen(buf) - 1] == '/')
-			buf[strlen(buf) - 1] = '\0';
-		slash = strrchr(buf, '/');
-		if (slash == NULL) {
-			parent_path = ".";
-			name = buf;
-		} else {
-			*slash = '\0';
-			parent_path = slash == buf ? "/" : buf;
-			name = slash + 1;
-		}
-		if (dir_open(&parent, parent_path) != 0) {
-			log_errc(errno, "%s", parent_path);
-			return exit_status_for_errno(errno);
-		}
-		if (durable_mkdir(&parent, name, 0755) < 0 ||
-		    dir_openat(&pool, &parent, name) != 0) {
-			log_errc(errno, "%s", path);
-			dir_close(&parent);
-			return exit_status_for_errno(errno);
-		}
-		created = 1;
-		snprintf(pool.path, sizeof(pool.path), "%s", path);
-		dir_close(&parent);
+	if (dir_open_making(&pool, path) != 0) {
+		log_errc(errno, "%s", path);
+		return exit_status_for_errno(errno);
 	}
 	probe = reflink_probe(&pool);
 	if (probe < 0) {
@@ -812,8 +770,7 @@ static int pool_init(const char *path, int no_reflink_ok)
 		const char *fs = filesystem_name(pool.fd, type, sizeof(type));
 
 		if (!no_reflink_ok) {
-			if (created && rmdir(path) == 0)
-				log_op("removed directory %s", path);
+			/* A POOL made here goes again as this run fails. */
 			log_errx(
 			    "%s: the filesystem (%s) cannot reflink: every "
 			    "start and commit would copy whole images; "

@@ -22,55 +22,6 @@ static void usage(FILE *stream)
 	        "                     SRC DST\n");
 }
 
-/* Splits path into its directory and last component, in buf. */
-static int path_split(const char *path, char *buf, size_t len, const char **dir,
-                      const char **name)
-{
-	char *slash;
-
-	if (strlen(path) >= len) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	strcpy(buf, path);
-	slash = strrchr(buf, '/');
-	if (slash == NULL) {
-		*dir = ".";
-		*name = buf;
-	} else {
-		*slash = '\0';
-		*dir = slash == buf ? "/" : buf;
-		*name = slash + 1;
-	}
-	if (**name == '\0' || strcmp(*name, ".") == 0 ||
-	    strcmp(*name, "..") == 0) {
-		errno = EISDIR;
-		return -1;
-	}
-	return 0;
-}
-
-/* Opens DST's directory, creating it (one level) if it is missing. */
-static int destination_dir_open(struct dir *dir, const char *path)
-{
-	char buf[PATH_MAX];
-	const char *parent_path, *name;
-	struct dir parent;
-	int rc;
-
-	if (dir_open(dir, path) == 0 || errno != ENOENT)
-		return dir->fd >= 0 ? 0 : -1;
-	if (path_split(path, buf, sizeof(buf), &parent_path, &name) != 0)
-		return -1;
-	if (dir_open(&parent, parent_path) != 0)
-		return -1;
-	rc = durable_mkdir_run(&parent, name, 0755) < 0 ? -1 : 0;
-	if (rc == 0)
-		rc = dir_openat(dir, &parent, name);
-	dir_close(&parent);
-	return rc;
-}
-
 /*
  * Removes the temp files of DST that an interrupted run left.  The caller
  * holds the directory's lock, which every run that writes there takes,
@@ -182,7 +133,12 @@ int main(int argc, char *argv[])
 		log_errc(errno, "%s", dst);
 		return exit_status_for_errno(errno);
 	}
-	if (destination_dir_open(&dst_dir, dst_dir_path) != 0) {
+	if (*dst_name == '\0' || strcmp(dst_name, ".") == 0 ||
+	    strcmp(dst_name, "..") == 0 || dst[strlen(dst) - 1] == '/') {
+		log_errx("%s: is a directory", dst);
+		return EX_DATAERR;
+	}
+	if (dir_open_making(&dst_dir, dst_dir_path) != 0) {
 		log_errc(errno, "%s", dst_dir_path);
 		return exit_status_for_errno(errno);
 	}

@@ -22,23 +22,12 @@ static int from_open(struct dir *dir, const char *path, const char **name,
                      char *buf, const struct volume *volume)
 {
 	struct stat st, dir_st;
-	char *slash;
+	const char *dir_path;
 
-	snprintf(buf, PATH_MAX, "%s", path);
-	slash = strrchr(buf, '/');
-	if (slash == NULL) {
-		*name = buf;
-		if (dir_open(dir, ".") != 0) {
-			log_errc(errno, "%s", path);
-			return exit_status_for_errno(errno);
-		}
-	} else {
-		*slash = '\0';
-		*name = slash + 1;
-		if (dir_open(dir, slash == buf ? "/" : buf) != 0) {
-			log_errc(errno, "%s", path);
-			return exit_status_for_errno(errno);
-		}
+	if (path_split(path, buf, PATH_MAX, &dir_path, name) != 0 ||
+	    dir_open(dir, dir_path) != 0) {
+		log_errc(errno, "%s", path);
+		return exit_status_for_errno(errno);
 	}
 	if (fstatat(dir->fd, *name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
 		log_errc(errno, "%s", path);

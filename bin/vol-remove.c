@@ -38,23 +38,11 @@ static int vm_dir_remove(const struct volume *volume, int *removed)
 	const char *parent_path, *name;
 	struct stat opened, named;
 	struct dir parent;
-	size_t length;
-	char *slash;
 	int rc = 0;
 
-	snprintf(buf, sizeof(buf), "%s", volume->dir.path);
-	length = strlen(buf);
-	while (length > 1 && buf[length - 1] == '/')
-		buf[--length] = '\0';
-	slash = strrchr(buf, '/');
-	if (slash == NULL) {
-		parent_path = ".";
-		name = buf;
-	} else {
-		*slash = '\0';
-		parent_path = slash == buf ? "/" : buf;
-		name = slash + 1;
-	}
+	if (path_split(volume->dir.path, buf, sizeof(buf), &parent_path,
+	               &name) != 0)
+		return 0;
 	/* "." or "/" cannot be removed by this name: leave it. */
 	if (*name == '\0' || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
 		return 0;

@@ -72,24 +72,6 @@ revert_unfinished(const struct volume *volume, const struct revision_list *list,
 	return NULL;
 }
 
-/* Removes the lowest revisions but "name" until keep remain. */
-static int prune_others(struct volume *volume, const char *name, int keep)
-{
-	struct revision_list list;
-	size_t i, kept = 0;
-	int rc;
-
-	if (revisions_list(volume, &list) != 0)
-		return -1;
-	for (i = 0; i < list.count; i++)
-		if (strcmp(list.items[i].name, name) != 0)
-			list.items[kept++] = list.items[i];
-	list.count = kept;
-	rc = volume_prune(volume, &list, keep, NULL);
-	revisions_free(&list);
-	return rc;
-}
-
 /* Finds REV: an id, or "latest", the highest id that is not C itself. */
 static const struct revision *revision_find(const struct volume *volume,
                                             const struct revision_list *list,
@@ -229,7 +211,7 @@ int main(int argc, char *argv[])
 		 * revisions go first, so that renaming the revision over C,
 		 * which consumes it, is the last step. */
 		if (policy.given &&
-		    prune_others(&volume, name, policy.keep) != 0)
+		    volume_prune_to(&volume, policy.keep, name) != 0)
 			status = volume_report_error(&volume, errno);
 		else
 			status = volume_replace_clean(&volume, NULL, name, 0,

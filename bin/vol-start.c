@@ -129,7 +129,7 @@ static int start_snapshots_disabled(struct volume *volume)
 		}
 	}
 	if (volume_precache_remove(volume) != 0 ||
-	    volume_prune_to(volume, 0) != 0)
+	    volume_prune_to(volume, 0, NULL) != 0)
 		return volume_report_error(volume, errno);
 	return 0;
 }

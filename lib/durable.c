@@ -15,6 +15,34 @@
 
 #include "reflink.h"
 
+int path_split(const char *path, char *buf, size_t len, const char **dir,
+               const char **name)
+{
+	char *end, *slash;
+
+	if (strlen(path) >= len) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	strcpy(buf, path);
+	end = buf + strlen(buf);
+	while (end > buf + 1 && end[-1] == '/')
+		*--end = '\0';
+	slash = strrchr(buf, '/');
+	if (slash == NULL) {
+		*dir = ".";
+		*name = buf;
+		return 0;
+	}
+	*name = slash + 1;
+	/* "a//c": the directory is "a", not "a/". */
+	while (slash > buf && slash[-1] == '/')
+		slash--;
+	*slash = '\0';
+	*dir = slash == buf ? "/" : buf;
+	return 0;
+}
+
 int dir_open(struct dir *dir, const char *path)
 {
 	dir->fd = -1;
@@ -27,6 +55,29 @@ int dir_open(struct dir *dir, const char *path)
 		return -1;
 	strcpy(dir->path, path);
 	return 0;
+}
+
+int dir_open_making(struct dir *dir, const char *path)
+{
+	char buf[PATH_MAX];
+	const char *parent_path, *name;
+	struct dir parent;
+	int rc;
+
+	if (dir_open(dir, path) == 0 || errno != ENOENT)
+		return dir->fd >= 0 ? 0 : -1;
+	if (path_split(path, buf, sizeof(buf), &parent_path, &name) != 0)
+		return -1;
+	if (dir_open(&parent, parent_path) != 0)
+		return -1;
+	rc = durable_mkdir_run(&parent, name, 0755) < 0
+	         ? -1
+	         : dir_openat(dir, &parent, name);
+	dir_close(&parent);
+	/* Messages name it as the caller did. */
+	if (rc == 0 && strlen(path) < sizeof(dir->path))
+		strcpy(dir->path, path);
+	return rc;
 }
 
 int dir_openat(struct dir *dir, const struct dir *parent, const char *name)

@@ -12,22 +12,19 @@
 
 #include "reflink.h"
 
-int loop_devices_of(const char *path,
-                    int (*found)(const char *device, void *context),
-                    void *context)
+int loop_devices_each(int (*each)(const char *device, const char *backing,
+                                  void *context),
+                      void *context)
 {
-	char wanted[PATH_MAX], backing[PATH_MAX + 2], attribute[PATH_MAX];
-	char device[PATH_MAX];
+	char backing[PATH_MAX + 2], attribute[PATH_MAX], device[PATH_MAX];
 	struct dirent *entry;
 	DIR *dir;
-	int count = 0;
+	int rc = 0;
 
-	if (realpath(path, wanted) == NULL)
-		return -1;
 	dir = opendir("/sys/block");
 	if (dir == NULL)
 		return errno == ENOENT ? 0 : -1;
-	while ((entry = readdir(dir)) != NULL) {
+	while (rc == 0 && (entry = readdir(dir)) != NULL) {
 		FILE *file;
 		size_t length;
 
@@ -47,15 +44,40 @@ int loop_devices_of(const char *path,
 		length = strlen(backing);
 		if (length > 0 && backing[length - 1] == '\n')
 			backing[length - 1] = '\0';
-		if (strcmp(backing, wanted) != 0)
-			continue;
 		snprintf(device, sizeof(device), "/dev/%s", entry->d_name);
-		count++;
-		if (found != NULL && found(device, context) != 0) {
-			closedir(dir);
-			return -1;
-		}
+		rc = each(device, backing, context);
 	}
 	closedir(dir);
-	return count;
+	return rc;
+}
+
+struct loop_match {
+	const char *wanted;
+	int (*found)(const char *device, void *context);
+	void *context;
+	int count;
+};
+
+static int loop_match(const char *device, const char *backing, void *context)
+{
+	struct loop_match *match = context;
+
+	if (strcmp(backing, match->wanted) != 0)
+		return 0;
+	match->count++;
+	return match->found != NULL ? match->found(device, match->context) : 0;
+}
+
+int loop_devices_of(const char *path,
+                    int (*found)(const char *device, void *context),
+                    void *context)
+{
+	char wanted[PATH_MAX];
+	struct loop_match match = {wanted, found, context, 0};
+
+	if (realpath(path, wanted) == NULL)
+		return -1;
+	if (loop_devices_each(loop_match, &match) != 0)
+		return -1;
+	return match.count;
 }

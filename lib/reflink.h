@@ -115,8 +115,18 @@ struct dir {
 	char path[PATH_MAX];
 };
 
+/*
+ * Splits path (copied into buf) into its directory and last component:
+ * "a/b//c/" gives "a/b" and "c", "c" gives "." and "c", "/c" gives "/"
+ * and "c".  The component may be empty ("/" or "").
+ */
+int path_split(const char *path, char *buf, size_t len, const char **dir,
+               const char **name);
 /* Opens path as a directory (O_DIRECTORY, following symlinks). */
 int dir_open(struct dir *dir, const char *path);
+/* As dir_open, but a missing directory is made (one level: its parent
+ * must exist) with durable_mkdir_run, so a failing run takes it back. */
+int dir_open_making(struct dir *dir, const char *path);
 /* Opens name below parent as a directory without following a symlink. */
 int dir_openat(struct dir *dir, const struct dir *parent, const char *name);
 void dir_close(struct dir *dir);
@@ -361,8 +371,9 @@ int volume_save_clean(struct volume *volume, struct revision_list *list);
 int volume_prune(struct volume *volume, struct revision_list *list, int keep,
                  void (*removed)(const char *path));
 
-/* Lists the revisions and removes the lowest ids until keep remain. */
-int volume_prune_to(struct volume *volume, int keep);
+/* Lists the revisions and removes the lowest ids until keep remain, not
+ * counting or removing the revision named except (if not NULL). */
+int volume_prune_to(struct volume *volume, int keep, const char *except);
 
 /* How volume_replace_clean treats revisions (the -k option). */
 struct keep_policy {
@@ -398,6 +409,11 @@ int volume_replace_clean(struct volume *volume, const struct dir *from_dir,
 
 /* ---- loop.c: loop devices backed by a file ---- */
 
+/* Calls each(device, backing file, context) for every attached loop
+ * device, until it returns non-zero (returned then); 0 or -1 on error. */
+int loop_devices_each(int (*each)(const char *device, const char *backing,
+                                  void *context),
+                      void *context);
 /*
  * Calls found(device, context) for every loop device whose backing file
  * is path (compared by realpath).  Returns the number found, or -1.

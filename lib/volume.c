@@ -107,7 +107,7 @@ static int name_set(char *buf, const char *base, const char *suffix)
 int volume_open(struct volume *volume, const char *argument, int create_dir)
 {
 	char buf[PATH_MAX];
-	const char *slash, *dir_path, *base;
+	const char *dir_path, *base;
 	size_t length;
 	int rc;
 
@@ -115,29 +115,15 @@ int volume_open(struct volume *volume, const char *argument, int create_dir)
 	volume->dir.fd = -1;
 	snprintf(volume->error_path, sizeof(volume->error_path), "%s",
 	         argument);
-	length = strlen(argument);
-	if (length >= sizeof(buf)) {
-		errno = ENAMETOOLONG;
+	if (path_split(argument, buf, sizeof(buf), &dir_path, &base) != 0)
 		return -1;
-	}
-	strcpy(buf, argument);
+	/* "vm1/private/" names a directory, not a volume. */
+	if (*argument != '\0' && argument[strlen(argument) - 1] == '/')
+		base = "";
 	/* B.img is accepted for B: strip one ".img". */
-	if (length > 4 && strcmp(buf + length - 4, ".img") == 0)
-		buf[length - 4] = '\0';
-	slash = strrchr(buf, '/');
-	if (slash == NULL) {
-		dir_path = ".";
-		base = buf;
-	} else {
-		char *end = buf + (slash - buf);
-
-		base = slash + 1;
-		/* "vm1//private": the directory is "vm1", not "vm1/". */
-		while (end > buf && end[-1] == '/')
-			end--;
-		*end = '\0';
-		dir_path = end == buf ? "/" : buf;
-	}
+	length = strlen(base);
+	if (length > 4 && strcmp(base + length - 4, ".img") == 0)
+		buf[base - buf + length - 4] = '\0';
 	if (volume_name_invalid(base, &volume->error_reason)) {
 		volume->error_status = EX_USAGE;
 		errno = EINVAL;
@@ -149,36 +135,8 @@ int volume_open(struct volume *volume, const char *argument, int create_dir)
 	    name_set(volume->precache.name, base, "-precache.img") != 0 ||
 	    name_set(volume->import.name, base, "-import.img") != 0)
 		return -1;
-	rc = dir_open(&volume->dir, dir_path);
-	if (rc != 0 && errno == ENOENT && create_dir) {
-		char parent_buf[PATH_MAX];
-		const char *parent_path, *name;
-		char *parent_slash;
-		struct dir parent;
-
-		strcpy(parent_buf, dir_path);
-		parent_slash = strrchr(parent_buf, '/');
-		if (parent_slash == NULL) {
-			parent_path = ".";
-			name = parent_buf;
-		} else {
-			*parent_slash = '\0';
-			parent_path =
-			    parent_slash == parent_buf ? "/" : parent_buf;
-			name = parent_slash + 1;
-		}
-		if (dir_open(&parent, parent_path) != 0) {
-			snprintf(volume->error_path, sizeof(volume->error_path),
-			         "%s", parent_path);
-			return -1;
-		}
-		rc = durable_mkdir_run(&parent, name, 0755) < 0
-		         ? -1
-		         : dir_openat(&volume->dir, &parent, name);
-		dir_close(&parent);
-		if (rc == 0)
-			strcpy(volume->dir.path, dir_path);
-	}
+	rc = create_dir ? dir_open_making(&volume->dir, dir_path)
+	                : dir_open(&volume->dir, dir_path);
 	if (rc != 0) {
 		snprintf(volume->error_path, sizeof(volume->error_path), "%s",
 		         dir_path);
@@ -572,7 +530,7 @@ static int same_file(const struct volume *volume, const struct dir *from_dir,
 
 int volume_finish(struct volume *volume, const struct keep_policy *policy)
 {
-	if (policy->given && volume_prune_to(volume, policy->keep) != 0)
+	if (policy->given && volume_prune_to(volume, policy->keep, NULL) != 0)
 		return -1;
 	if (keep_disables_snapshots(policy))
 		return volume_precache_remove(volume);
@@ -862,13 +820,18 @@ int volume_absent(struct volume *volume)
 	return absent;
 }
 
-int volume_prune_to(struct volume *volume, int keep)
+int volume_prune_to(struct volume *volume, int keep, const char *except)
 {
 	struct revision_list list;
+	size_t i, kept = 0;
 	int rc;
 
 	if (revisions_list(volume, &list) != 0)
 		return -1;
+	for (i = 0; i < list.count; i++)
+		if (except == NULL || strcmp(list.items[i].name, except) != 0)
+			list.items[kept++] = list.items[i];
+	list.count = kept;
 	rc = volume_prune(volume, &list, keep, NULL);
 	revisions_free(&list);
 	return rc;
