@@ -150,14 +150,15 @@ static void open_file_add(const struct stat *st, const char *holder)
 	snprintf(file->holder, sizeof(file->holder), "%s", holder);
 }
 
-static int loop_backing_add(const char *device, const char *backing,
+static int loop_backing_add(const char *device, const struct file_id *id,
                             void *unused)
 {
 	struct stat st;
 
 	(void)unused;
-	if (stat(backing, &st) == 0)
-		open_file_add(&st, device);
+	st.st_dev = id->dev;
+	st.st_ino = id->ino;
+	open_file_add(&st, device);
 	return 0;
 }
 
@@ -347,9 +348,12 @@ static const char *file_kind(mode_t mode)
  * anyway, and what may be that tool's work in progress is reported as
  * info), 0 if the lock is held.
  */
-static int dir_read_lock(const struct dir *dir)
+static int dir_read_lock(const struct dir *dir, int *lock_fd)
 {
-	if (flock(dir->fd, LOCK_SH | LOCK_NB) == 0)
+	*lock_fd = lock_open(dir);
+	if (*lock_fd < 0)
+		return 0;
+	if (flock(*lock_fd, LOCK_SH | LOCK_NB) == 0)
 		return 0;
 	return errno == EWOULDBLOCK;
 }
@@ -570,15 +574,16 @@ static void directory_scan(const struct dir *dir, int depth)
 	char **subdirs = NULL;
 	struct dirent *d;
 	DIR *stream;
-	int fd, busy;
+	int fd, busy, lock_fd;
 
-	busy = dir_read_lock(dir);
+	busy = dir_read_lock(dir, &lock_fd);
 	fd = openat(dir->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0 || (stream = fdopendir(fd)) == NULL) {
 		if (fd >= 0)
 			close(fd);
 		log_errc(errno, "%s", dir->path);
-		flock(dir->fd, LOCK_UN);
+		if (lock_fd >= 0)
+			close(lock_fd);
 		return;
 	}
 	while ((d = readdir(stream)) != NULL) {
@@ -633,7 +638,8 @@ static void directory_scan(const struct dir *dir, int depth)
 	closedir(stream);
 	directory_check(dir, entries, count, busy);
 	/* The view is taken: tools may go on. */
-	flock(dir->fd, LOCK_UN);
+	if (lock_fd >= 0)
+		close(lock_fd);
 	free(entries);
 	for (i = 0; i < subdir_count; i++) {
 		struct dir sub;

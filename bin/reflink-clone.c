@@ -18,8 +18,8 @@ static void usage(FILE *stream)
 {
 	fprintf(stream,
 	        "usage: reflink-clone [-nqtv] [--reflink=auto|always|never] "
-	        "[-s SIZE] [--progress]\n"
-	        "                     SRC DST\n");
+	        "[-s SIZE] [-w SECONDS]\n"
+	        "                     [--progress] SRC DST\n");
 }
 
 /*
@@ -57,10 +57,12 @@ int main(int argc, char *argv[])
 	    {"reflink", required_argument, NULL, 'R'},
 	    {"size", required_argument, NULL, 's'},
 	    {"times", no_argument, NULL, 't'},
+	    {"wait", required_argument, NULL, 'w'},
 	    LONG_OPTIONS_COMMON,
 	    {NULL, 0, NULL, 0}};
 	enum reflink_mode mode = REFLINK_AUTO;
 	int no_clobber = 0, copy_mtime = 0, size_given = 0, ch, src_fd;
+	int wait_seconds = -1, lock_fd;
 	off_t size = 0;
 	const char *src, *dst, *dst_dir_path, *dst_name;
 	char dst_buf[PATH_MAX];
@@ -68,9 +70,10 @@ int main(int argc, char *argv[])
 	struct temp_file temp;
 	struct copy_result result;
 	struct stat st;
+	dev_t src_dev;
 
 	log_init(argv[0]);
-	while ((ch = getopt_long(argc, argv, "ns:t" SHORT_OPTIONS_COMMON,
+	while ((ch = getopt_long(argc, argv, "ns:tw:" SHORT_OPTIONS_COMMON,
 	                         long_options, NULL)) != -1) {
 		switch (ch) {
 		case 'n':
@@ -100,6 +103,9 @@ int main(int argc, char *argv[])
 		case 't':
 			copy_mtime = 1;
 			break;
+		case 'w':
+			wait_seconds = option_wait(optarg, usage);
+			break;
 		default:
 			option_common(ch, usage);
 		}
@@ -127,6 +133,7 @@ int main(int argc, char *argv[])
 	}
 	if (!size_given)
 		size = st.st_size;
+	src_dev = st.st_dev;
 
 	if (path_split(dst, dst_buf, sizeof(dst_buf), &dst_dir_path,
 	               &dst_name) != 0) {
@@ -143,11 +150,17 @@ int main(int argc, char *argv[])
 		return exit_status_for_errno(errno);
 	}
 	/* The lock of the VM directory tools: one writer at a time. */
-	while (flock(dst_dir.fd, LOCK_EX) != 0)
-		if (errno != EINTR) {
-			log_errc(errno, "%s", dst_dir_path);
-			return exit_status_for_errno(errno);
+	lock_fd = lock_open(&dst_dir);
+	if (lock_fd < 0 || lock_wait(lock_fd, LOCK_EX, wait_seconds) != 0) {
+		if (errno == EWOULDBLOCK) {
+			log_errx("%s: busy: another tool holds the lock of "
+			         "this directory",
+			         dst_dir_path);
+			return EX_TEMPFAIL;
 		}
+		log_errc(errno, "%s", dst_dir_path);
+		return exit_status_for_errno(errno);
+	}
 	if (stale_temps_remove(&dst_dir, dst_name) != 0) {
 		log_errc(errno, "%s", dst_dir_path);
 		return exit_status_for_errno(errno);
@@ -172,9 +185,20 @@ int main(int argc, char *argv[])
 
 		temp_abort(&temp);
 		if (mode == REFLINK_ALWAYS && err == EOPNOTSUPP) {
-			log_errx("%s to %s: the filesystem cannot reflink "
-			         "(use --reflink=auto to copy)",
-			         src, dst);
+			struct stat dst_st;
+
+			/* A clone never crosses filesystems, whatever each
+			 * of them can do: say which of the two it is. */
+			if (fstat(dst_dir.fd, &dst_st) == 0 &&
+			    dst_st.st_dev != src_dev)
+				log_errx("%s to %s: on two different "
+				         "filesystems, which a reflink cannot "
+				         "cross (use --reflink=auto to copy)",
+				         src, dst);
+			else
+				log_errx("%s to %s: the filesystem cannot "
+				         "reflink (use --reflink=auto to copy)",
+				         src, dst);
 			return EX_UNAVAILABLE;
 		}
 		log_errc(err, "%s", result.source_failed ? src : dst);

@@ -48,6 +48,35 @@ static int from_open(struct dir *dir, const char *path, const char **name,
 	return 0;
 }
 
+/*
+ * D was never written since the start made it from C (a VM that failed to
+ * start, say): a revision of it would only push a real one out.  D is
+ * dropped, or kept as the precache it still is, and C stays.
+ */
+static int unwritten_discard(struct volume *volume,
+                             const struct keep_policy *policy)
+{
+	char path[PATH_MAX];
+	int rc;
+
+	log_warnx("%s: never written since the start made it from %s: "
+	          "discarded, no revision made",
+	          volume_path(volume, volume->dirty.name, path),
+	          volume->clean.name);
+	if (volume_precache_valid(volume) || keep_disables_snapshots(policy))
+		rc = durable_unlink(&volume->dir, volume->dirty.name);
+	else
+		rc = durable_rename(&volume->dir, volume->dirty.name,
+		                    &volume->dir, volume->precache.name, 0);
+	if (rc != 0 && errno != ENOENT) {
+		log_errc(errno, "%s", path);
+		return exit_status_for_errno(errno);
+	}
+	if (volume_stat(volume) != 0 || volume_finish(volume, policy) != 0)
+		return volume_report_error(volume, errno);
+	return 0;
+}
+
 int main(int argc, char *argv[])
 {
 	static const struct option long_options[] = {
@@ -60,7 +89,7 @@ int main(int argc, char *argv[])
 	struct volume volume;
 	struct dir from_dir;
 	const char *from = NULL, *from_name;
-	char from_buf[PATH_MAX], path[PATH_MAX], device[PATH_MAX];
+	char from_buf[PATH_MAX], path[PATH_MAX];
 	int wait_seconds = -1, ch, status;
 
 	log_init(argv[0]);
@@ -95,16 +124,8 @@ int main(int argc, char *argv[])
 		return EX_NOINPUT;
 	}
 	/* A VM still running on D would go on writing C in place. */
-	switch (volume_dirty_attached(&volume, device, sizeof(device))) {
-	case -1:
-		log_errc(errno, "%s",
-		         volume_path(&volume, volume.dirty.name, path));
-		return EX_IOERR;
-	case 1:
-		log_errx("%s: in use by %s (is the VM still running?)",
-		         volume_path(&volume, volume.dirty.name, path), device);
-		return EX_TEMPFAIL;
-	}
+	if (volume_check_unused(&volume) != 0)
+		return volume_report_error(&volume, errno);
 	if (volume_remove_temps(&volume, 0) != 0)
 		return volume_report_error(&volume, errno);
 
@@ -133,7 +154,17 @@ int main(int argc, char *argv[])
 		return 0;
 	}
 
-	if (!volume.clean.exists)
+	if (from == NULL) {
+		switch (volume_dirty_unwritten(&volume)) {
+		case -1:
+			return volume_report_error(&volume, errno);
+		case 1:
+			return unwritten_discard(&volume, &policy);
+		}
+	}
+	/* With snapshots disabled, C is D while the VM runs: no C is what
+	 * such a volume always has at its commit. */
+	if (!volume.clean.exists && !keep_disables_snapshots(&policy))
 		log_warnx("%s is missing: %s becomes it, no revision is made",
 		          volume_path(&volume, volume.clean.name, path),
 		          from ? from : volume.dirty.name);

@@ -35,9 +35,7 @@ int main(int argc, char *argv[])
 	    {"wait", required_argument, NULL, 'w'},
 	    LONG_OPTIONS_COMMON,
 	    {NULL, 0, NULL, 0}};
-	struct volume volume;
-	struct revision_list list;
-	size_t revisions;
+	struct volume volume, source_volume;
 	const char *source = NULL;
 	char path[PATH_MAX];
 	int volatile_type = 0, wait_seconds = -1, ch, status;
@@ -68,27 +66,35 @@ int main(int argc, char *argv[])
 		return EX_USAGE;
 	}
 
+	if (source != NULL) {
+		if (volume_open(&source_volume, source, 0) != 0)
+			return volume_report_error(&source_volume, errno);
+		if (!source_volume.clean.exists) {
+			log_errx("%s: No such file or directory",
+			         volume_path(&source_volume,
+			                     source_volume.clean.name, path));
+			return EX_NOINPUT;
+		}
+	}
 	status = volume_open_locked(&volume, argv[0], 0, wait_seconds);
 	if (status != 0)
 		return status;
+	switch (volume_absent(&volume)) {
+	case -1:
+		return volume_report_error(&volume, errno);
+	case 1:
+		log_errx("%s: no such volume", argv[0]);
+		return EX_NOINPUT;
+	}
+	/* The files must agree with the type named, and no VM may still
+	 * run on the D about to be removed. */
+	if ((source != NULL &&
+	     volume_check_snapshot(&volume, &source_volume) != 0) ||
+	    (volatile_type && volume_check_volatile(&volume) != 0) ||
+	    volume_check_unused(&volume) != 0)
+		return volume_report_error(&volume, errno);
 	if (volume_remove_temps(&volume, 0) != 0)
 		return volume_report_error(&volume, errno);
-	if (source != NULL && volume.clean.exists) {
-		/* A snapshot volume never has revisions or a precache: if
-		 * this one has, -S was given to an origin volume by mistake,
-		 * and its C is the only copy of its data. */
-		if (revisions_list(&volume, &list) != 0)
-			return volume_report_error(&volume, errno);
-		revisions = list.count;
-		revisions_free(&list);
-		if (revisions > 0 || volume.precache.exists) {
-			log_errx("%s: has revisions or a precache, so it is "
-			         "an origin volume: its clean image is not "
-			         "removed",
-			         argv[0]);
-			return EX_DATAERR;
-		}
-	}
 	if (!volume.dirty.exists) {
 		if (source == NULL || !volume.clean.exists)
 			log_warnx("%s: nothing to discard", argv[0]);

@@ -150,6 +150,13 @@ int main(int argc, char *argv[])
 			return EX_DATAERR;
 		}
 		size = st.st_size;
+	} else if (isatty(STDIN_FILENO)) {
+		/* Waiting for an image typed at a terminal, with the lock
+		 * held, is never what was meant. */
+		log_errx("standard input is a terminal: give FILE, or "
+		         "redirect standard input from the image");
+		usage(stderr);
+		return EX_USAGE;
 	}
 
 	status = volume_open_locked(&volume, argument, 1, wait_seconds);

@@ -289,9 +289,16 @@ int main(int argc, char *argv[])
 			return EX_USAGE;
 		}
 	}
-	if (source_argument != NULL &&
-	    volume_open(&source, source_argument, 0) != 0)
-		return volume_report_error(&source, errno);
+	if (source_argument != NULL) {
+		if (volume_open(&source, source_argument, 0) != 0)
+			return volume_report_error(&source, errno);
+		/* Without SRC's C no snapshot can be told outdated or not. */
+		if (!source.clean.exists) {
+			log_errx("%s: no such volume (no %s)", source_argument,
+			         source.clean.name);
+			return EX_NOINPUT;
+		}
+	}
 
 	if (json && test_state == NULL)
 		printf("[");

@@ -108,6 +108,9 @@ int main(int argc, char *argv[])
 		if (status != 0)
 			return status;
 	}
+	/* Not even -f removes the image a VM runs on. */
+	if (volume_check_unused(&volume) != 0)
+		return volume_report_error(&volume, errno);
 	if (volume.dirty.exists && !force) {
 		log_errx("%s: the volume is dirty (a VM may be running); "
 		         "nothing removed (-f removes it anyway)",
@@ -117,13 +120,11 @@ int main(int argc, char *argv[])
 	found = volume_remove_all(&volume, dry_run, file_removed, NULL);
 	if (found < 0)
 		return volume_report_error(&volume, errno);
+	/* A name with no file is a typo, not a volume: its directory is
+	 * left alone, even when empty (pool-check reports an empty VM
+	 * directory that an interrupted remove left). */
 	if (found == 0) {
-		/* An empty VM directory is what a remove cut short before
-		 * its rmdir leaves: finish it. */
-		if (!dry_run && vm_dir_remove(&volume, &removed) == 0 &&
-		    removed)
-			return 0;
-		log_errx("%s: no such volume", argv[0]);
+		log_errx("%s: no such volume; nothing removed", argv[0]);
 		return EX_NOINPUT;
 	}
 	if (status == 0 && !dry_run)

@@ -105,7 +105,7 @@ static int resize_dirty(struct volume *volume, off_t size, int relative,
 		       (intmax_t)st.st_size, (intmax_t)target);
 	}
 	close(fd);
-	if (loop_devices_of(path, capacity_update, &capacity) < 0) {
+	if (loop_devices_of(&st, capacity_update, &capacity) < 0) {
 		log_errc(errno, "%s: cannot list its loop devices", path);
 		return exit_status_for_errno(errno);
 	}

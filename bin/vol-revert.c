@@ -169,6 +169,9 @@ int main(int argc, char *argv[])
 		         volume_path(&volume, volume.dirty.name, path));
 		return EX_TEMPFAIL;
 	}
+	/* --discard throws D away: never under a VM still running on it. */
+	if (volume_check_unused(&volume) != 0)
+		return volume_report_error(&volume, errno);
 	if (volume_remove_temps(&volume, 0) != 0 ||
 	    revisions_list(&volume, &list) != 0)
 		return volume_report_error(&volume, errno);

@@ -24,6 +24,7 @@ static int dirty_clone(struct volume *volume, const char *from)
 {
 	struct temp_file temp;
 	struct copy_result result;
+	struct timespec times[2];
 	char path[PATH_MAX];
 	struct stat st;
 	int fd;
@@ -54,6 +55,18 @@ static int dirty_clone(struct volume *volume, const char *from)
 	close(fd);
 	log_op("%s %s to %s", result.cloned ? "cloned" : "copied",
 	       volume_path(volume, from, path), temp.name);
+	/* D gets C's mtime, as the precache has it: the first write moves
+	 * it, which is how vol-commit tells a D that no VM wrote. */
+	times[0].tv_nsec = UTIME_OMIT;
+	times[1] = st.st_mtim;
+	if (futimens(temp.fd, times) != 0) {
+		int err = errno;
+
+		temp_abort(&temp);
+		log_errc(err, "%s",
+		         volume_path(volume, volume->dirty.name, path));
+		return exit_status_for_errno(err);
+	}
 	if (temp_commit(&temp, 0) != 0) {
 		log_errc(errno, "%s",
 		         volume_path(volume, volume->dirty.name, path));
@@ -134,47 +147,15 @@ static int start_snapshots_disabled(struct volume *volume)
 	return 0;
 }
 
-static int start_snapshot(struct volume *volume, const char *source_arg)
+static int start_snapshot(struct volume *volume, struct volume *source)
 {
-	struct volume source;
 	char path[PATH_MAX];
 	int linked = 0, status;
 
-	if (volume_open(&source, source_arg, 0) != 0)
-		return volume_report_error(&source, errno);
-	if (!source.clean.exists) {
-		log_errx("%s: No such file or directory",
-		         volume_path(&source, source.clean.name, path));
-		return EX_NOINPUT;
-	}
-	/* A snapshot volume never has revisions or a precache: if this one
-	 * has, it is an origin volume, and its C the only copy of its data. */
-	if (volume->clean.exists) {
-		struct revision_list list;
-		size_t revisions;
-
-		if (revisions_list(volume, &list) != 0)
-			return volume_report_error(volume, errno);
-		revisions = list.count;
-		revisions_free(&list);
-		/* Nor is own C, stopped, the only name of its data: a
-		 * snapshot's C is SRC's, or an old one that SRC keeps as a
-		 * revision; one with snapshots disabled (-k -1) is neither. */
-		if (revisions > 0 || volume->precache.exists ||
-		    (volume->clean.st.st_nlink == 1 && !volume->dirty.exists &&
-		     (volume->clean.st.st_ino != source.clean.st.st_ino ||
-		      volume->clean.st.st_dev != source.clean.st.st_dev))) {
-			log_errx("%s: an origin volume's clean image (it has "
-			         "revisions, a precache, or no other name): "
-			         "not replaced",
-			         volume_path(volume, volume->clean.name, path));
-			return EX_DATAERR;
-		}
-	}
 	/* Own C is SRC's C itself, by hard link: free whatever the size. */
 	if (volume->clean.exists &&
-	    (volume->clean.st.st_ino != source.clean.st.st_ino ||
-	     volume->clean.st.st_dev != source.clean.st.st_dev)) {
+	    (volume->clean.st.st_ino != source->clean.st.st_ino ||
+	     volume->clean.st.st_dev != source->clean.st.st_dev)) {
 		if (durable_unlink(&volume->dir, volume->clean.name) != 0 &&
 		    errno != ENOENT) {
 			log_errc(errno, "%s",
@@ -184,7 +165,7 @@ static int start_snapshot(struct volume *volume, const char *source_arg)
 		volume->clean.exists = 0;
 	}
 	if (!volume->clean.exists) {
-		if (durable_link(&source.dir, source.clean.name, &volume->dir,
+		if (durable_link(&source->dir, source->clean.name, &volume->dir,
 		                 volume->clean.name) != 0) {
 			int err = errno;
 
@@ -197,7 +178,6 @@ static int start_snapshot(struct volume *volume, const char *source_arg)
 		}
 		linked = 1;
 	}
-	volume_close(&source);
 	/* A D left by a crash is stale: a snapshot volume starts afresh. */
 	status = dirty_clone(volume, volume->clean.name);
 	/* A start that failed leaves the volume stopped, as it found it. */
@@ -243,9 +223,9 @@ int main(int argc, char *argv[])
 	    LONG_OPTIONS_COMMON,
 	    {NULL, 0, NULL, 0}};
 	struct keep_policy policy = {0, 0};
-	struct volume volume;
+	struct volume volume, source_volume;
 	const char *source = NULL;
-	char path[PATH_MAX], device[PATH_MAX];
+	char path[PATH_MAX];
 	off_t size = -1;
 	int volatile_type = 0, wait_seconds = -1, ch, status;
 
@@ -289,25 +269,33 @@ int main(int argc, char *argv[])
 		return EX_USAGE;
 	}
 
+	if (source != NULL) {
+		if (volume_open(&source_volume, source, 0) != 0)
+			return volume_report_error(&source_volume, errno);
+		if (!source_volume.clean.exists) {
+			log_errx("%s: No such file or directory",
+			         volume_path(&source_volume,
+			                     source_volume.clean.name, path));
+			return EX_NOINPUT;
+		}
+	}
 	status = volume_open_locked(
 	    &volume, argv[0], source != NULL || volatile_type, wait_seconds);
 	if (status != 0)
 		return status;
-	/* A snapshot or volatile start makes D anew: never under a VM that
-	 * still runs on the old one. */
-	if ((source != NULL || volatile_type) &&
-	    volume_dirty_attached(&volume, device, sizeof(device)) != 0) {
-		log_errx("%s: in use by %s (is the VM still running?)",
-		         volume_path(&volume, volume.dirty.name, path),
-		         device[0] ? device : "a loop device");
-		return EX_TEMPFAIL;
-	}
+	/* The files must agree with the type named, and no VM may run on
+	 * the D that this start would hand out again or make anew. */
+	if ((source != NULL &&
+	     volume_check_snapshot(&volume, &source_volume) != 0) ||
+	    (volatile_type && volume_check_volatile(&volume) != 0) ||
+	    volume_check_unused(&volume) != 0)
+		return volume_report_error(&volume, errno);
 	/* Whatever an earlier run left half-made is removed first; an
 	 * import in progress is not trusted either. */
 	if (volume_remove_temps(&volume, 1) != 0)
 		return volume_report_error(&volume, errno);
 	if (source != NULL)
-		status = start_snapshot(&volume, source);
+		status = start_snapshot(&volume, &source_volume);
 	else if (volatile_type)
 		status = start_volatile(&volume, size);
 	else if (keep_disables_snapshots(&policy))

@@ -1,6 +1,9 @@
 /*
  * compare.c: whether two files hold the same data, so that a command
- * run again after it was interrupted can see that its work is done.
+ * run again after it was interrupted can see that its work is done, and
+ * whether a dirty image was ever written.  Clones are told apart by their
+ * extent maps without reading a byte; only copies (a filesystem that
+ * cannot clone) have their data regions read, never their holes.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -32,12 +35,56 @@ static int read_exactly(int fd, char *buf, size_t length, off_t offset)
 	return 0;
 }
 
+/* Compares the data regions of two files of one size whose holes are
+ * in the same places; 0 also when the holes differ. */
+static int data_regions_same(int a, int b, off_t size, char *buf_a,
+                             char *buf_b)
+{
+	off_t offset = 0;
+
+	while (offset < size) {
+		off_t data_a = lseek(a, offset, SEEK_DATA);
+		off_t data_b = lseek(b, offset, SEEK_DATA);
+		off_t hole_a, hole_b;
+
+		if (data_a < 0 || data_b < 0) {
+			/* ENXIO: no data past offset, in one or both. */
+			if ((data_a < 0 && errno != ENXIO) ||
+			    (data_b < 0 && errno != ENXIO))
+				return -1;
+			return data_a < 0 && data_b < 0;
+		}
+		if (data_a != data_b)
+			return 0;
+		hole_a = lseek(a, data_a, SEEK_HOLE);
+		hole_b = lseek(b, data_b, SEEK_HOLE);
+		if (hole_a < 0 || hole_b < 0)
+			return -1;
+		if (hole_a != hole_b)
+			return 0;
+		for (offset = data_a; offset < hole_a;) {
+			size_t length =
+			    hole_a - offset < COMPARE_BUFFER_SIZE
+			        ? (size_t)(hole_a - offset)
+			        : COMPARE_BUFFER_SIZE;
+
+			if (read_exactly(a, buf_a, length, offset) != 0 ||
+			    read_exactly(b, buf_b, length, offset) != 0)
+				return -1;
+			if (memcmp(buf_a, buf_b, length) != 0)
+				return 0;
+			offset += (off_t)length;
+		}
+	}
+	return 1;
+}
+
 int files_same_data(int a, int b)
 {
+	struct extent_map map_a, map_b;
 	struct stat sa, sb;
 	char *buf_a, *buf_b;
-	off_t offset = 0;
-	int rc = 1;
+	int rc, shared;
 
 	if (fstat(a, &sa) != 0 || fstat(b, &sb) != 0)
 		return -1;
@@ -45,6 +92,22 @@ int files_same_data(int a, int b)
 		return 0;
 	if (sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino)
 		return 1;
+	if (sa.st_dev == sb.st_dev && extent_map_read(a, &map_a) == 0) {
+		if (extent_map_read(b, &map_b) != 0) {
+			extent_map_free(&map_a);
+			return -1;
+		}
+		/* The same blocks: the same bytes.  Blocks shared in part:
+		 * one of two clones was written since, which is taken as a
+		 * difference without reading it. */
+		shared = extent_maps_equal(&map_a, &map_b)
+		             ? 1
+		             : extent_maps_overlap(&map_a, &map_b) != 0 ? 0 : -1;
+		extent_map_free(&map_a);
+		extent_map_free(&map_b);
+		if (shared >= 0)
+			return shared;
+	}
 	buf_a = malloc(COMPARE_BUFFER_SIZE);
 	buf_b = malloc(COMPARE_BUFFER_SIZE);
 	if (buf_a == NULL || buf_b == NULL) {
@@ -52,23 +115,39 @@ int files_same_data(int a, int b)
 		free(buf_b);
 		return -1;
 	}
-	while (offset < sa.st_size) {
-		size_t length = sa.st_size - offset < COMPARE_BUFFER_SIZE
-		                    ? (size_t)(sa.st_size - offset)
-		                    : COMPARE_BUFFER_SIZE;
-
-		if (read_exactly(a, buf_a, length, offset) != 0 ||
-		    read_exactly(b, buf_b, length, offset) != 0) {
-			rc = -1;
-			break;
-		}
-		if (memcmp(buf_a, buf_b, length) != 0) {
-			rc = 0;
-			break;
-		}
-		offset += (off_t)length;
-	}
+	rc = data_regions_same(a, b, sa.st_size, buf_a, buf_b);
 	free(buf_a);
 	free(buf_b);
+	return rc;
+}
+
+int files_unwritten_clone(int original, int copy)
+{
+	struct extent_map map_a, map_b;
+	struct stat sa, sb;
+	int rc;
+
+	if (fstat(original, &sa) != 0 || fstat(copy, &sb) != 0)
+		return -1;
+	/* Every write moves the mtime: a copy made for a VM is given its
+	 * original's, which it keeps until the first write. */
+	if (sa.st_size != sb.st_size ||
+	    sa.st_mtim.tv_sec != sb.st_mtim.tv_sec ||
+	    sa.st_mtim.tv_nsec != sb.st_mtim.tv_nsec)
+		return 0;
+	if (extent_map_read(original, &map_a) != 0)
+		return errno == EOPNOTSUPP || errno == ENOTTY ? 1 : -1;
+	if (extent_map_read(copy, &map_b) != 0) {
+		extent_map_free(&map_a);
+		return -1;
+	}
+	/* A clone must still be its original's blocks; a copy (where the
+	 * filesystem cannot clone) shares none, and its mtime decides. */
+	if (extent_maps_equal(&map_a, &map_b))
+		rc = 1;
+	else
+		rc = extent_maps_overlap(&map_a, &map_b) == 0;
+	extent_map_free(&map_a);
+	extent_map_free(&map_b);
 	return rc;
 }

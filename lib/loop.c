@@ -1,22 +1,58 @@
 /*
- * loop.c: finding the loop devices that a file backs.  The kernel shows
- * each device's backing file in /sys/block/loopN/loop/backing_file as an
- * absolute path, so both sides are compared after realpath().
+ * loop.c: the loop devices that a file backs, and the processes that hold
+ * a file open: who uses a VM's image.  Files are compared by device and
+ * inode, never by path: a loop device set up through a bind mount, or a
+ * process that opened the image by another name, is found all the same.
  */
 #include <dirent.h>
 #include <errno.h>
-#include <limits.h>
+#include <fcntl.h>
+#include <linux/loop.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
 
 #include "reflink.h"
 
-int loop_devices_each(int (*each)(const char *device, const char *backing,
+/*
+ * The device and inode of the file behind a loop device.  The kernel's
+ * own answer (LOOP_GET_STATUS64) holds even when the file was renamed or
+ * reached through a bind mount; only where the device cannot be opened
+ * (not root) is the path in sysfs looked up instead.
+ */
+static int loop_backing_id(const char *device, const char *backing,
+                           struct file_id *id)
+{
+	struct loop_info64 info;
+	struct stat st;
+	int fd;
+
+	fd = open(device, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd >= 0) {
+		int rc = ioctl(fd, LOOP_GET_STATUS64, &info);
+
+		close(fd);
+		if (rc == 0) {
+			id->dev = (dev_t)info.lo_device;
+			id->ino = (ino_t)info.lo_inode;
+			return 0;
+		}
+	}
+	if (stat(backing, &st) != 0)
+		return -1;
+	id->dev = st.st_dev;
+	id->ino = st.st_ino;
+	return 0;
+}
+
+int loop_devices_each(int (*each)(const char *device, const struct file_id *id,
                                   void *context),
                       void *context)
 {
 	char backing[PATH_MAX + 2], attribute[PATH_MAX], device[PATH_MAX];
+	struct file_id id;
 	struct dirent *entry;
 	DIR *dir;
 	int rc = 0;
@@ -45,39 +81,199 @@ int loop_devices_each(int (*each)(const char *device, const char *backing,
 		if (length > 0 && backing[length - 1] == '\n')
 			backing[length - 1] = '\0';
 		snprintf(device, sizeof(device), "/dev/%s", entry->d_name);
-		rc = each(device, backing, context);
+		/* A device detached meanwhile backs nothing. */
+		if (loop_backing_id(device, backing, &id) != 0)
+			continue;
+		rc = each(device, &id, context);
 	}
 	closedir(dir);
 	return rc;
 }
 
 struct loop_match {
-	const char *wanted;
+	struct file_id wanted;
 	int (*found)(const char *device, void *context);
 	void *context;
 	int count;
 };
 
-static int loop_match(const char *device, const char *backing, void *context)
+static int loop_match(const char *device, const struct file_id *id,
+                      void *context)
 {
 	struct loop_match *match = context;
 
-	if (strcmp(backing, match->wanted) != 0)
+	if (id->dev != match->wanted.dev || id->ino != match->wanted.ino)
 		return 0;
 	match->count++;
 	return match->found != NULL ? match->found(device, match->context) : 0;
 }
 
-int loop_devices_of(const char *path,
+int loop_devices_of(const struct stat *st,
                     int (*found)(const char *device, void *context),
                     void *context)
 {
-	char wanted[PATH_MAX];
-	struct loop_match match = {wanted, found, context, 0};
+	struct loop_match match = {{st->st_dev, st->st_ino}, found, context, 0};
 
-	if (realpath(path, wanted) == NULL)
-		return -1;
 	if (loop_devices_each(loop_match, &match) != 0)
 		return -1;
 	return match.count;
+}
+
+struct users {
+	const struct file_id *ids;
+	size_t count;
+	void (*found)(size_t index, const char *holder, void *context);
+	void *context;
+	int uses;
+};
+
+static void users_match(struct users *users, dev_t dev, ino_t ino,
+                        const char *holder)
+{
+	size_t i;
+
+	for (i = 0; i < users->count; i++) {
+		if (users->ids[i].dev != dev || users->ids[i].ino != ino)
+			continue;
+		users->uses++;
+		if (users->found != NULL)
+			users->found(i, holder, users->context);
+	}
+}
+
+static int loop_user(const char *device, const struct file_id *id,
+                     void *context)
+{
+	users_match(context, id->dev, id->ino, device);
+	return 0;
+}
+
+/* "process 812 (qemu-system-x86)", from /proc/PID/comm. */
+static void process_describe(int proc_fd, const char *pid, char *buf,
+                             size_t length)
+{
+	char path[NAME_MAX + 16], comm[64] = "";
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/comm", pid);
+	fd = openat(proc_fd, path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		n = read(fd, comm, sizeof(comm) - 1);
+		close(fd);
+		comm[n > 0 ? n : 0] = '\0';
+		comm[strcspn(comm, "\n")] = '\0';
+	}
+	if (comm[0] != '\0')
+		snprintf(buf, length, "process %s (%s)", pid, comm);
+	else
+		snprintf(buf, length, "process %s", pid);
+}
+
+/*
+ * Looks at every open file of one process.  Only what matches is kept, so
+ * a process with a hundred thousand descriptors costs no memory.  A
+ * process that ended meanwhile, or that this user may not look into, has
+ * nothing to say.
+ */
+static void process_users(struct users *users, int proc_fd, const char *pid)
+{
+	char path[NAME_MAX + 16], holder[NAME_MAX + 96];
+	struct dirent *entry;
+	struct stat st;
+	DIR *fds;
+	int fd, described = 0;
+
+	snprintf(path, sizeof(path), "%s/fd", pid);
+	fd = openat(proc_fd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	fds = fdopendir(fd);
+	if (fds == NULL) {
+		close(fd);
+		return;
+	}
+	while ((entry = readdir(fds)) != NULL) {
+		size_t i;
+
+		if (entry->d_name[0] == '.')
+			continue;
+		/* /proc/PID/fd/N is a link to the open file: stat follows
+		 * it to that file's device and inode. */
+		if (fstatat(dirfd(fds), entry->d_name, &st, 0) != 0 ||
+		    !S_ISREG(st.st_mode))
+			continue;
+		for (i = 0; i < users->count; i++)
+			if (users->ids[i].dev == st.st_dev &&
+			    users->ids[i].ino == st.st_ino)
+				break;
+		if (i == users->count)
+			continue;
+		if (!described) {
+			process_describe(proc_fd, pid, holder, sizeof(holder));
+			described = 1;
+		}
+		users_match(users, st.st_dev, st.st_ino, holder);
+	}
+	closedir(fds);
+}
+
+int files_in_use(const struct file_id *ids, size_t count,
+                 void (*found)(size_t index, const char *holder,
+                               void *context),
+                 void *context)
+{
+	struct users users = {ids, count, found, context, 0};
+	char self[32];
+	struct dirent *entry;
+	DIR *proc;
+	int proc_fd;
+
+	if (count == 0)
+		return 0;
+	if (loop_devices_each(loop_user, &users) != 0)
+		return -1;
+	proc_fd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (proc_fd < 0)
+		return -1;
+	proc = fdopendir(proc_fd);
+	if (proc == NULL) {
+		close(proc_fd);
+		return -1;
+	}
+	/* This process's own descriptors are the tool's, not a VM's. */
+	snprintf(self, sizeof(self), "%ld", (long)getpid());
+	while ((entry = readdir(proc)) != NULL) {
+		if (entry->d_name[0] < '1' || entry->d_name[0] > '9' ||
+		    strcmp(entry->d_name, self) == 0)
+			continue;
+		process_users(&users, dirfd(proc), entry->d_name);
+	}
+	closedir(proc);
+	return users.uses;
+}
+
+struct first_user {
+	char *holder;
+	size_t length;
+};
+
+static void first_user_keep(size_t index, const char *holder, void *context)
+{
+	struct first_user *first = context;
+
+	(void)index;
+	if (first->holder[0] == '\0')
+		snprintf(first->holder, first->length, "%s", holder);
+}
+
+int file_in_use(const struct stat *st, char *holder, size_t length)
+{
+	struct file_id id = {st->st_dev, st->st_ino};
+	struct first_user first = {holder, length};
+	int uses;
+
+	holder[0] = '\0';
+	uses = files_in_use(&id, 1, first_user_keep, &first);
+	return uses < 0 ? -1 : uses > 0;
 }

@@ -213,10 +213,47 @@ int copy_sparse(int dst_fd, int src_fd, off_t size, struct copy_result *result);
  */
 int copy_stream(int dst_fd, int src_fd, off_t limit, off_t *copied);
 
+/* ---- extent.c: extent maps (FIEMAP) ---- */
+
+/* One extent: a logical range of a file and where it lies on the disk. */
+struct extent {
+	uint64_t logical;
+	uint64_t physical;
+	uint64_t length;
+	uint32_t flags; /* FIEMAP_EXTENT_* */
+};
+
+struct extent_map {
+	struct extent *items; /* ascending logical offset */
+	size_t count, capacity;
+};
+
+/* Reads the whole extent map of fd.  -1 with EOPNOTSUPP (or ENOTTY)
+ * where the filesystem has no FIEMAP. */
+int extent_map_read(int fd, struct extent_map *map);
+void extent_map_free(struct extent_map *map);
+/* True if both maps name the same blocks at the same offsets, all of them
+ * on disk (none delayed): then the two files hold the same bytes. */
+int extent_maps_equal(const struct extent_map *a, const struct extent_map *b);
+/* 1 if a block of a is also a block of b, 0 if none is, -1 on error. */
+int extent_maps_overlap(const struct extent_map *a, const struct extent_map *b);
+
 /* ---- compare.c ---- */
 
-/* 1 if the two open files hold the same bytes, 0 if not, -1 on error. */
+/*
+ * 1 if the two open files hold the same data, 0 if not, -1 on error.
+ * Clones are compared by extent map, never read: two clones of which one
+ * was written since are taken as different.  Copies have their data
+ * regions read, their holes not.
+ */
 int files_same_data(int a, int b);
+/*
+ * 1 if copy, made as a clone (or, where the filesystem cannot clone, a
+ * copy) of original with original's mtime, was never written since: the
+ * same size and mtime, and a clone still has the very same blocks.  0 if
+ * it was written, -1 on error.
+ */
+int files_unwritten_clone(int original, int copy);
 
 /* ---- progress.c: one stderr line for long copies ---- */
 
@@ -288,11 +325,13 @@ struct volume {
 	struct volume_file dirty;    /* D */
 	struct volume_file precache; /* P */
 	struct volume_file import;   /* I */
+	int lock_fd;                 /* held by volume_lock, or -1 */
 	/* Set by a failing function: the file, and a reason that replaces
 	 * strerror(errno) when not NULL. */
 	char error_path[PATH_MAX];
 	const char *error_reason;
 	int error_status; /* an exit status that errno cannot tell, or 0 */
+	char error_text[512]; /* room for a reason made at run time */
 };
 
 struct revision_list {
@@ -325,10 +364,30 @@ int volume_name_invalid(const char *base, const char **reason);
 /* 1 if none of the volume's files exist (a typo, say), 0 if some do,
  * -1 on error. */
 int volume_absent(struct volume *volume);
-/* Writes the loop device that D backs into device, if any: 1 if D backs
- * one, 0 if not, -1 on error. */
-int volume_dirty_attached(const struct volume *volume, char *device,
-                          size_t length);
+/* Writes who uses D (a loop device, or a process such as QEMU holding it
+ * open) into holder: 1 if D is in use, 0 if not (or absent), -1 on error. */
+int volume_dirty_in_use(const struct volume *volume, char *holder,
+                        size_t length);
+
+/*
+ * The safety rule (file-reflink(7)): a tool that removes, replaces or
+ * hands out an image first checks that the files agree with the type of
+ * volume its caller named, and that no VM uses D.  Each check returns 0,
+ * or -1 with the reason and the exit status recorded for
+ * volume_report_error().
+ */
+/* D is not used by a loop device or a process (else 75). */
+int volume_check_unused(struct volume *volume);
+/* The files fit a snapshot volume of source (else 65): no revisions, no
+ * precache, and own C absent or the very inode of source's C or of one
+ * of source's revisions (a snapshot of an older source). */
+int volume_check_snapshot(struct volume *volume, struct volume *source);
+/* The volume has no C, precache or revision: at most a dirty image, as a
+ * volatile volume has (else 65). */
+int volume_check_volatile(struct volume *volume);
+/* 1 if D was never written since it was made from C (see
+ * files_unwritten_clone), 0 if it was or either is missing, -1 on error. */
+int volume_dirty_unwritten(struct volume *volume);
 
 int revisions_list(struct volume *volume, struct revision_list *list);
 void revisions_free(struct revision_list *list);
@@ -407,19 +466,56 @@ int volume_replace_clean(struct volume *volume, const struct dir *from_dir,
                          const char *from, unsigned flags,
                          const struct keep_policy *policy);
 
-/* ---- loop.c: loop devices backed by a file ---- */
+/* ---- loop.c: who uses an image: loop devices and processes ---- */
+
+/* A file by device and inode: the same file whatever path reaches it. */
+struct file_id {
+	dev_t dev;
+	ino_t ino;
+};
 
 /* Calls each(device, backing file, context) for every attached loop
  * device, until it returns non-zero (returned then); 0 or -1 on error. */
-int loop_devices_each(int (*each)(const char *device, const char *backing,
+int loop_devices_each(int (*each)(const char *device, const struct file_id *id,
                                   void *context),
                       void *context);
 /*
- * Calls found(device, context) for every loop device whose backing file
- * is path (compared by realpath).  Returns the number found, or -1.
+ * Calls found(device, context) for every loop device backed by the file
+ * st describes (by device and inode).  Returns the number found, or -1.
  */
-int loop_devices_of(const char *path,
+int loop_devices_of(const struct stat *st,
                     int (*found)(const char *device, void *context),
                     void *context);
+/*
+ * Looks for whatever uses one of the files ids[0..count-1]: a loop device
+ * backed by it, or a process (other than this one) holding it open.
+ * Calls found(index, holder, context) for each use, holder being
+ * "/dev/loop3" or "process 812 (qemu-system-x86)".  Processes of other
+ * users are seen only by root.  Returns the number of uses, or -1.
+ */
+int files_in_use(const struct file_id *ids, size_t count,
+                 void (*found)(size_t index, const char *holder,
+                               void *context),
+                 void *context);
+/* As files_in_use for one file: 1 if used (the first user written to
+ * holder), 0 if not, -1 on error. */
+int file_in_use(const struct stat *st, char *holder, size_t length);
+
+/* ---- lock.c: the lock of a VM directory ---- */
+
+/* Where root keeps the locks of VM directories (only root may open them). */
+#ifndef LOCK_DIRECTORY
+#define LOCK_DIRECTORY "/run/file-reflink"
+#endif
+/*
+ * Opens the lock of the open directory dir, for flock: as root the file
+ * LOCK_DIRECTORY/DEV-INO.lock (DEV and INO the directory's, in decimal),
+ * which no other user can open, and so none can hold; as another user
+ * the directory itself.  Returns a descriptor, or -1.
+ */
+int lock_open(const struct dir *dir);
+/* flock(fd, operation), waiting at most wait_seconds (< 0: for ever);
+ * -1 with EWOULDBLOCK when the time ran out. */
+int lock_wait(int fd, int operation, int wait_seconds);
 
 #endif

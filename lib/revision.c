@@ -124,6 +124,20 @@ static int revision_suffix_parse(const char *text, struct revision *revision)
 	return revision_time_parse(text + 1, &revision->time);
 }
 
+/* True if text has ".img.N@...Z" or ".img@...Z" at its end, after some
+ * more of a name: a revision of a volume whose name contains ".img.". */
+static int revision_of_longer_name(const char *text)
+{
+	struct revision scratch;
+	const char *at;
+
+	for (at = strstr(text, ".img"); at != NULL; at = strstr(at + 1, ".img"))
+		if ((at[4] == '.' || at[4] == '@') &&
+		    revision_suffix_parse(at + 4, &scratch) == 0)
+			return 1;
+	return 0;
+}
+
 enum name_kind volume_name_kind(const char *base, const char *name,
                                 struct revision *revision)
 {
@@ -176,8 +190,9 @@ enum name_kind volume_name_kind(const char *base, const char *name,
 	if (revision_suffix_parse(rest + 4, revision) == 0)
 		return revision->legacy ? NAME_LEGACY : NAME_REVISION;
 	/* Only what resembles a revision is called malformed; a backup
-	 * such as "B.img.bak" is someone else's file. */
-	if (strchr(rest, '@') != NULL)
+	 * such as "B.img.bak" is someone else's file, and so is a revision
+	 * of a volume whose name goes on past "B.img" ("B.img.old"). */
+	if (strchr(rest, '@') != NULL && !revision_of_longer_name(rest + 4))
 		return NAME_MALFORMED;
 	return NAME_OTHER;
 }
@@ -210,15 +225,22 @@ enum name_kind volume_name_split(const char *name, char *base,
 			break;
 		}
 	}
-	/* A revision: the base ends before the first ".img." or ".img@". */
-	for (at = image; *base == '\0' && (at = strstr(at, ".img")) != NULL;
-	     at++) {
-		if (at > image && (at[4] == '.' || at[4] == '@')) {
-			memcpy(base, image, (size_t)(at - image));
-			base[at - image] = '\0';
-		}
+	if (*base != '\0')
+		return volume_name_kind(base, name, revision);
+	/* A revision: the base ends before one ".img." or ".img@"; a volume
+	 * name may hold ".img." itself, so each is tried, first to last. */
+	for (at = strstr(image, ".img"); at != NULL;
+	     at = strstr(at + 1, ".img")) {
+		enum name_kind kind;
+
+		if (at == image || (at[4] != '.' && at[4] != '@'))
+			continue;
+		memcpy(base, image, (size_t)(at - image));
+		base[at - image] = '\0';
+		kind = volume_name_kind(base, name, revision);
+		if (kind != NAME_OTHER)
+			return kind;
 	}
-	if (*base == '\0')
-		return NAME_OTHER;
-	return volume_name_kind(base, name, revision);
+	*base = '\0';
+	return NAME_OTHER;
 }

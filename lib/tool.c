@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "reflink.h"
 
@@ -120,7 +121,7 @@ int size_parse(const char *text, off_t *size)
 		}
 		shift = 10 * (int)(unit - units + 1);
 		p++;
-		if (strcmp(p, "iB") == 0)
+		if (strcasecmp(p, "iB") == 0)
 			p += 2;
 		if (*p != '\0') {
 			errno = EINVAL;

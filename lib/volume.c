@@ -8,6 +8,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -113,6 +115,7 @@ int volume_open(struct volume *volume, const char *argument, int create_dir)
 
 	memset(volume, 0, sizeof(*volume));
 	volume->dir.fd = -1;
+	volume->lock_fd = -1;
 	snprintf(volume->error_path, sizeof(volume->error_path), "%s",
 	         argument);
 	if (path_split(argument, buf, sizeof(buf), &dir_path, &base) != 0)
@@ -147,40 +150,28 @@ int volume_open(struct volume *volume, const char *argument, int create_dir)
 
 void volume_close(struct volume *volume)
 {
+	if (volume->lock_fd >= 0)
+		close(volume->lock_fd);
+	volume->lock_fd = -1;
 	dir_close(&volume->dir);
 }
 
 int volume_lock(struct volume *volume, int wait_seconds)
 {
-	struct timespec start, now, pause = {0, 20 * 1000 * 1000};
-
-	if (wait_seconds < 0) {
-		while (flock(volume->dir.fd, LOCK_EX) != 0)
-			if (errno != EINTR)
-				return fail(volume, ".", NULL);
-		return 0;
-	}
-	/* Polling keeps the bounded wait free of signals and timers. */
-	clock_gettime(CLOCK_MONOTONIC, &start);
-	for (;;) {
-		if (flock(volume->dir.fd, LOCK_EX | LOCK_NB) == 0)
-			return 0;
-		if (errno != EWOULDBLOCK && errno != EINTR)
+	if (volume->lock_fd < 0) {
+		volume->lock_fd = lock_open(&volume->dir);
+		if (volume->lock_fd < 0)
 			return fail(volume, ".", NULL);
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		if (now.tv_sec - start.tv_sec +
-		        (now.tv_nsec - start.tv_nsec) / 1e9 >=
-		    wait_seconds) {
-			snprintf(volume->error_path, sizeof(volume->error_path),
-			         "%s", volume->dir.path);
-			volume->error_reason =
-			    "busy: another tool holds the lock of this "
-			    "directory";
-			errno = EWOULDBLOCK;
-			return -1;
-		}
-		nanosleep(&pause, NULL);
 	}
+	if (lock_wait(volume->lock_fd, LOCK_EX, wait_seconds) == 0)
+		return 0;
+	if (errno != EWOULDBLOCK)
+		return fail(volume, ".", NULL);
+	snprintf(volume->error_path, sizeof(volume->error_path), "%s",
+	         volume->dir.path);
+	volume->error_reason = "busy: another tool holds the lock of this "
+	                       "directory";
+	return -1;
 }
 
 static int file_stat(struct volume *volume, struct volume_file *file)
@@ -776,33 +767,157 @@ int volume_remove_all(struct volume *volume, int dry_run,
 	return rc < 0 ? -1 : (int)count;
 }
 
-struct first_device {
-	char *device;
-	size_t length;
-};
-
-static int first_device_keep(const char *device, void *context)
+int volume_dirty_in_use(const struct volume *volume, char *holder,
+                        size_t length)
 {
-	struct first_device *first = context;
-
-	if (first->device[0] == '\0')
-		snprintf(first->device, first->length, "%s", device);
-	return 0;
-}
-
-int volume_dirty_attached(const struct volume *volume, char *device,
-                          size_t length)
-{
-	struct first_device first = {device, length};
-	char path[PATH_MAX];
-	int count;
-
-	device[0] = '\0';
+	holder[0] = '\0';
 	if (!volume->dirty.exists)
 		return 0;
-	count = loop_devices_of(volume_path(volume, volume->dirty.name, path),
-	                        first_device_keep, &first);
-	return count < 0 ? -1 : count > 0;
+	return file_in_use(&volume->dirty.st, holder, length);
+}
+
+/* Records a refusal: the file, a reason made from fmt, the status. */
+static int refuse(struct volume *volume, const char *name, int status,
+                  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static int refuse(struct volume *volume, const char *name, int status,
+                  const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(volume->error_text, sizeof(volume->error_text), fmt, ap);
+	va_end(ap);
+	volume_path(volume, name, volume->error_path);
+	volume->error_reason = volume->error_text;
+	volume->error_status = status;
+	errno = status == EX_TEMPFAIL ? EBUSY : EINVAL;
+	return -1;
+}
+
+int volume_check_unused(struct volume *volume)
+{
+	char holder[NAME_MAX + 96];
+
+	switch (volume_dirty_in_use(volume, holder, sizeof(holder))) {
+	case 0:
+		return 0;
+	case 1:
+		return refuse(volume, volume->dirty.name, EX_TEMPFAIL,
+		              "in use by %s (is the VM still running?); "
+		              "nothing changed",
+		              holder);
+	default:
+		return fail(volume, volume->dirty.name, NULL);
+	}
+}
+
+/* 1 if the file st describes is source's C or one of its revisions. */
+static int source_holds(struct volume *source, const struct stat *st)
+{
+	struct revision_list list;
+	struct stat revision_st;
+	size_t i;
+	int found = 0;
+
+	if (source->clean.exists && source->clean.st.st_dev == st->st_dev &&
+	    source->clean.st.st_ino == st->st_ino)
+		return 1;
+	if (revisions_list(source, &list) != 0)
+		return -1;
+	for (i = 0; i < list.count && !found; i++)
+		found = fstatat(source->dir.fd, list.items[i].name,
+		                &revision_st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		        revision_st.st_dev == st->st_dev &&
+		        revision_st.st_ino == st->st_ino;
+	revisions_free(&list);
+	return found;
+}
+
+int volume_check_snapshot(struct volume *volume, struct volume *source)
+{
+	struct revision_list list;
+	size_t revisions;
+
+	if (revisions_list(volume, &list) != 0)
+		return -1;
+	revisions = list.count + list.legacy_count;
+	revisions_free(&list);
+	/* A snapshot volume never has revisions or a precache: one that
+	 * has is an origin volume, named with -S by mistake. */
+	if (revisions > 0 || volume->precache.exists)
+		return refuse(volume, volume->clean.name, EX_DATAERR,
+		              "an origin volume (it has %s), not a snapshot: "
+		              "nothing changed",
+		              revisions > 0 ? "revisions" : "a precache");
+	if (!volume->clean.exists)
+		return 0;
+	switch (source_holds(source, &volume->clean.st)) {
+	case 1:
+		return 0;
+	case 0:
+		return refuse(volume, volume->clean.name, EX_DATAERR,
+		              "not a snapshot of %s: neither its clean image "
+		              "nor one of its revisions, so it may be the only "
+		              "copy of this volume's data; nothing changed "
+		              "(vol-remove removes a stale snapshot)",
+		              source->dir.path);
+	default:
+		volume_path(source, ".", volume->error_path);
+		volume->error_reason = source->error_reason;
+		return -1;
+	}
+}
+
+int volume_check_volatile(struct volume *volume)
+{
+	struct revision_list list;
+	size_t revisions;
+	const char *what = NULL;
+
+	if (revisions_list(volume, &list) != 0)
+		return -1;
+	revisions = list.count + list.legacy_count;
+	revisions_free(&list);
+	if (volume->clean.exists)
+		what = "a clean image";
+	else if (revisions > 0)
+		what = "revisions";
+	else if (volume->precache.exists)
+		what = "a precache";
+	if (what == NULL)
+		return 0;
+	return refuse(volume,
+	              volume->clean.exists ? volume->clean.name
+	                                   : volume->dirty.name,
+	              EX_DATAERR,
+	              "not a volatile volume (it has %s, which a volatile "
+	              "volume never has): nothing changed",
+	              what);
+}
+
+int volume_dirty_unwritten(struct volume *volume)
+{
+	int clean, dirty, rc;
+
+	if (!volume->clean.exists || !volume->dirty.exists)
+		return 0;
+	clean = openat(volume->dir.fd, volume->clean.name,
+	               O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (clean < 0)
+		return fail(volume, volume->clean.name, NULL);
+	dirty = openat(volume->dir.fd, volume->dirty.name,
+	               O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (dirty < 0) {
+		close(clean);
+		return fail(volume, volume->dirty.name, NULL);
+	}
+	rc = files_unwritten_clone(clean, dirty);
+	if (rc < 0)
+		fail(volume, volume->dirty.name, NULL);
+	close(clean);
+	close(dirty);
+	return rc;
 }
 
 int volume_absent(struct volume *volume)

@@ -1,0 +1,178 @@
+/*
+ * extent.c: a file's extent map, as FIEMAP tells it: which physical ranges
+ * of the disk hold which logical ranges of the file.  Two files whose maps
+ * are equal hold the same bytes by construction (the very same blocks at
+ * the same offsets): a clone that nobody wrote, told apart from a written
+ * one without reading a byte of either.
+ */
+#include <errno.h>
+#include <linux/fiemap.h>
+#include <linux/fs.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+
+#include "reflink.h"
+
+/* Extents asked for per FIEMAP call: 14 KiB of buffer. */
+#define FIEMAP_BATCH 256
+
+/* Flags that say where the data is, not how: LAST marks the end of the
+ * map, SHARED changes when another file shares or stops sharing it. */
+#define EXTENT_FLAGS_COMPARED                                                  \
+	(FIEMAP_EXTENT_UNKNOWN | FIEMAP_EXTENT_DELALLOC |                      \
+	 FIEMAP_EXTENT_ENCODED | FIEMAP_EXTENT_DATA_ENCRYPTED |                \
+	 FIEMAP_EXTENT_NOT_ALIGNED | FIEMAP_EXTENT_DATA_INLINE |               \
+	 FIEMAP_EXTENT_DATA_TAIL | FIEMAP_EXTENT_UNWRITTEN |                   \
+	 FIEMAP_EXTENT_MERGED)
+
+int extent_map_read(int fd, struct extent_map *map)
+{
+	struct fiemap *request;
+	uint64_t start = 0;
+	int last = 0;
+
+	memset(map, 0, sizeof(*map));
+	request = malloc(sizeof(*request) +
+	                 FIEMAP_BATCH * sizeof(struct fiemap_extent));
+	if (request == NULL)
+		return -1;
+	while (!last) {
+		unsigned i;
+
+		memset(request, 0, sizeof(*request));
+		request->fm_start = start;
+		request->fm_length = FIEMAP_MAX_OFFSET - start;
+		request->fm_extent_count = FIEMAP_BATCH;
+		if (ioctl(fd, FS_IOC_FIEMAP, request) != 0)
+			goto fail;
+		if (request->fm_mapped_extents == 0)
+			break;
+		for (i = 0; i < request->fm_mapped_extents; i++) {
+			const struct fiemap_extent *e = &request->fm_extents[i];
+			struct extent *item;
+
+			if (map->count == map->capacity) {
+				size_t grown =
+				    map->capacity ? 2 * map->capacity : 64;
+				struct extent *bigger = realloc(
+				    map->items, grown * sizeof(*map->items));
+
+				if (bigger == NULL)
+					goto fail;
+				map->items = bigger;
+				map->capacity = grown;
+			}
+			item = &map->items[map->count++];
+			item->logical = e->fe_logical;
+			item->physical = e->fe_physical;
+			item->length = e->fe_length;
+			item->flags = e->fe_flags;
+			start = e->fe_logical + e->fe_length;
+			if (e->fe_flags & FIEMAP_EXTENT_LAST)
+				last = 1;
+		}
+	}
+	free(request);
+	return 0;
+fail:
+	free(request);
+	extent_map_free(map);
+	return -1;
+}
+
+void extent_map_free(struct extent_map *map)
+{
+	free(map->items);
+	memset(map, 0, sizeof(*map));
+}
+
+int extent_maps_equal(const struct extent_map *a, const struct extent_map *b)
+{
+	size_t i;
+
+	if (a->count != b->count)
+		return 0;
+	for (i = 0; i < a->count; i++) {
+		const struct extent *x = &a->items[i], *y = &b->items[i];
+
+		/* Data not yet on disk has no physical address to compare. */
+		if ((x->flags | y->flags) &
+		    (FIEMAP_EXTENT_UNKNOWN | FIEMAP_EXTENT_DELALLOC))
+			return 0;
+		if (x->logical != y->logical || x->physical != y->physical ||
+		    x->length != y->length ||
+		    (x->flags & EXTENT_FLAGS_COMPARED) !=
+		        (y->flags & EXTENT_FLAGS_COMPARED))
+			return 0;
+	}
+	return 1;
+}
+
+static int extent_compare_physical(const void *a, const void *b)
+{
+	const struct extent *x = a, *y = b;
+
+	if (x->physical != y->physical)
+		return x->physical < y->physical ? -1 : 1;
+	return 0;
+}
+
+int extent_maps_overlap(const struct extent_map *a, const struct extent_map *b)
+{
+	struct extent *ranges;
+	size_t i, n = 0;
+	int overlap = 0;
+
+	if (a->count == 0 || b->count == 0)
+		return 0;
+	ranges = malloc(b->count * sizeof(*ranges));
+	if (ranges == NULL)
+		return -1;
+	for (i = 0; i < b->count; i++)
+		if (!(b->items[i].flags &
+		      (FIEMAP_EXTENT_UNKNOWN | FIEMAP_EXTENT_DELALLOC)))
+			ranges[n++] = b->items[i];
+	qsort(ranges, n, sizeof(*ranges), extent_compare_physical);
+	/* The union of b's physical ranges, as disjoint sorted intervals:
+	 * a file may reference one extent more than once. */
+	if (n > 0) {
+		size_t merged = 0;
+
+		for (i = 1; i < n; i++) {
+			struct extent *last = &ranges[merged];
+
+			if (ranges[i].physical <=
+			    last->physical + last->length) {
+				uint64_t end =
+				    ranges[i].physical + ranges[i].length;
+
+				if (end > last->physical + last->length)
+					last->length = end - last->physical;
+			} else
+				ranges[++merged] = ranges[i];
+		}
+		n = merged + 1;
+	}
+	for (i = 0; i < a->count && !overlap; i++) {
+		const struct extent *x = &a->items[i];
+		size_t low = 0, high = n;
+
+		if (x->flags & (FIEMAP_EXTENT_UNKNOWN | FIEMAP_EXTENT_DELALLOC))
+			continue;
+		/* The first interval that ends after x starts. */
+		while (low < high) {
+			size_t mid = low + (high - low) / 2;
+
+			if (ranges[mid].physical + ranges[mid].length <=
+			    x->physical)
+				low = mid + 1;
+			else
+				high = mid;
+		}
+		overlap = low < n &&
+		          ranges[low].physical < x->physical + x->length;
+	}
+	free(ranges);
+	return overlap;
+}
