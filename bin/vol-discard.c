@@ -79,7 +79,9 @@ int main(int argc, char *argv[])
 	status = volume_open_locked(&volume, argv[0], 0, wait_seconds);
 	if (status != 0)
 		return status;
-	switch (volume_absent(&volume)) {
+	/* A stopped snapshot or volatile volume has no file at all; an
+	 * origin volume always has one, so none means a mistyped name. */
+	switch (source == NULL && !volatile_type ? volume_absent(&volume) : 0) {
 	case -1:
 		return volume_report_error(&volume, errno);
 	case 1:

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "reflink.h"
@@ -112,26 +113,86 @@ static int resize_dirty(struct volume *volume, off_t size, int relative,
 	return capacity.status;
 }
 
+/*
+ * A relative size ("+1G") is not idempotent: run again after it replaced
+ * C, it would grow C once more.  So the new C carries its old size in an
+ * extended attribute until the resize is complete; a run that finds it,
+ * with old size + SIZE being the size C has, only finishes that resize.
+ */
+#define RESIZE_JOURNAL "user.file-reflink.resized-from"
+
+/* The size C had before a resize that is not complete, or -1. */
+static off_t resize_journal_read(const struct volume *volume)
+{
+	char value[32];
+	ssize_t length;
+	int fd;
+	off_t from = -1;
+
+	fd = openat(volume->dir.fd, volume->clean.name,
+	            O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	length = fgetxattr(fd, RESIZE_JOURNAL, value, sizeof(value) - 1);
+	close(fd);
+	if (length <= 0)
+		return -1;
+	value[length] = '\0';
+	if (size_parse(value, &from) != 0)
+		return -1;
+	return from;
+}
+
+/* Marks the resize of C complete, durably: a stale mark would make a
+ * later resize by the same amount look done already. */
+static int resize_journal_clear(const struct volume *volume)
+{
+	int fd, rc = 0;
+
+	fd = openat(volume->dir.fd, volume->clean.name,
+	            O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	if (fremovexattr(fd, RESIZE_JOURNAL) == 0)
+		rc = fsync(fd);
+	else if (errno != ENODATA && errno != EOPNOTSUPP)
+		rc = -1;
+	close(fd);
+	return rc;
+}
+
 /* Replaces C by a new inode of the new size; P is made anew. */
 static int resize_clean(struct volume *volume, off_t size, int relative,
                         int force, const struct keep_policy *policy)
 {
 	struct temp_file temp;
 	struct copy_result result;
-	char path[PATH_MAX], temp_path[PATH_MAX];
-	off_t current = volume->clean.st.st_size, target;
+	char path[PATH_MAX], temp_path[PATH_MAX], value[32];
+	off_t current = volume->clean.st.st_size, target, from;
 	int fd, status;
 
 	volume_path(volume, volume->clean.name, path);
+	from = resize_journal_read(volume);
+	if (relative && from >= 0 && from <= INT64_MAX - size &&
+	    from + size == current) {
+		/* This very resize was cut short after it replaced C. */
+		size = current;
+		relative = 0;
+	}
 	status = size_target(current, size, relative, force, path, &target);
 	if (status != 0)
 		return status;
 	/* The size is reached: what a resize cut short after it replaced C
 	 * left undone (the precache, pruning) is all there is to do. */
-	if (target == current)
-		return volume_finish(volume, policy) == 0
-		           ? 0
-		           : volume_report_error(volume, errno);
+	if (target == current) {
+		if (volume_finish(volume, policy) != 0)
+			return volume_report_error(volume, errno);
+		if (resize_journal_clear(volume) != 0) {
+			log_errc(errno, "%s", path);
+			return exit_status_for_errno(errno);
+		}
+		return 0;
+	}
 	fd = openat(volume->dir.fd, volume->clean.name,
 	            O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0) {
@@ -154,6 +215,17 @@ static int resize_clean(struct volume *volume, off_t size, int relative,
 	close(fd);
 	log_op("%s %s to %s (%jd bytes)", result.cloned ? "cloned" : "copied",
 	       path, temp_path, (intmax_t)target);
+	snprintf(value, sizeof(value), "%jd", (intmax_t)current);
+	/* Without extended attributes the resize works all the same; only
+	 * a relative one run again after a crash may grow twice. */
+	if (fsetxattr(temp.fd, RESIZE_JOURNAL, value, strlen(value), 0) != 0 &&
+	    errno != EOPNOTSUPP) {
+		int err = errno;
+
+		temp_abort(&temp);
+		log_errc(err, "%s", temp_path);
+		return exit_status_for_errno(err);
+	}
 	/* volume_replace_clean fsyncs the new C before renaming it. */
 	if (close(temp.fd) != 0) {
 		temp.fd = -1;
@@ -169,6 +241,10 @@ static int resize_clean(struct volume *volume, off_t size, int relative,
 		status = volume_report_error(volume, errno);
 		temp_abort(&temp);
 		return status;
+	}
+	if (resize_journal_clear(volume) != 0) {
+		log_errc(errno, "%s", path);
+		return exit_status_for_errno(errno);
 	}
 	return 0;
 }

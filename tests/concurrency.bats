@@ -60,7 +60,7 @@ token_of() {
 token_write() {
 	local image="$VM/$2-dirty.img"
 	(
-		exec 8<"$VM"
+		exec 8<"$(lock_path "$VM")"
 		flock 8
 		if [ -f "$image" ]; then
 			printf '%s %s\n' "$2" "$3" >>"$LOGS/tokens.$1"
@@ -238,7 +238,7 @@ checker() {
 	set +e
 	trap - ERR
 	while [ ! -e "$LOGS/stop" ]; do
-		exec 8<"$VM"
+		exec 8<"$(lock_path "$VM")"
 		if flock -w 120 8; then
 			for name in "$@"; do
 				snapshot_check "$name"

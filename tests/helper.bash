@@ -295,13 +295,29 @@ man_example_script() {
 		sed -e 's/\\e/\\/g' -e 's/^\\&//'
 }
 
-# hold_lock DIR [SECONDS]: a background process holds the flock of DIR
-# (for at most SECONDS, default 30) until release_lock; returns once the
-# lock is held.  $holder is its pid.
+# lock_path DIR: what the tools lock for VM directory DIR: as root a file
+# in /run/file-reflink named after DIR's device and inode, else DIR itself.
+lock_path() {
+	local lock
+	if [ "$(id -u)" -eq 0 ]; then
+		mkdir -p -m 700 /run/file-reflink
+		lock="/run/file-reflink/$(stat -c %d-%i "$1").lock"
+		[ -e "$lock" ] || (umask 077 && : >>"$lock")
+		echo "$lock"
+	else
+		echo "$1"
+	fi
+}
+
+# hold_lock DIR [SECONDS]: a background process holds the lock of VM
+# directory DIR (for at most SECONDS, default 30) until release_lock;
+# returns once the lock is held.  $holder is its pid.
 hold_lock() {
+	local lock
+	lock=$(lock_path "$1")
 	rm -f "$BATS_TEST_TMPDIR/locked"
 	(
-		exec 9<"$1"
+		exec 9<"$lock"
 		flock 9
 		touch "$BATS_TEST_TMPDIR/locked"
 		exec sleep "${2:-30}"

@@ -162,6 +162,7 @@ info	$VM/volatile-dirty.img	dirty-attached" ]
 	[ "$status" -eq 0 ]
 	[ "${lines[1]}" = "$TEMPLATE_ROOT-dirty.img" ]
 	printf UPDATED | dd of="$TEMPLATE_ROOT-dirty.img" conv=notrunc status=none
+	printf SETTINGS | dd of="$POOL/vm-templates/fedora/private-dirty.img" conv=notrunc status=none
 	qubes_style fedora stop
 	[ "$(head_bytes "$TEMPLATE_ROOT.img" 7)" = UPDATED ]
 	[ "$(revision_ids "$POOL/vm-templates/fedora" root)" = 1 ]

@@ -206,6 +206,14 @@ case_load() {
 	# revision (66) once an interrupted run consumed it.  What counts
 	# then is that the files are those of an uninterrupted run.
 	CASE_RERUN_STATUS=$CASE_STATUS
+	# A line of the files a re-run may leave beyond an uninterrupted
+	# run's: the VM directory that a vol-remove cut short after its last
+	# unlink leaves empty, which vol-remove then no longer tells from a
+	# typo (pool-check --repair removes it).
+	CASE_RERUN_MAY_LEAVE=
+	case $CASE_LABEL in
+	vol-remove) CASE_RERUN_MAY_LEAVE="vm d -" ;;
+	esac
 	case $CASE_LABEL in
 	vol-create) CASE_RERUN_STATUS="$CASE_STATUS 73" ;;
 	vol-remove | vol-revert*) CASE_RERUN_STATUS="$CASE_STATUS 66" ;;
@@ -230,7 +238,13 @@ case_exec() {
 				export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0:log_path=stderr"
 				export UBSAN_OPTIONS="${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}log_path=stderr"
 			fi
-			exec "$@" "${CASE_ARGV[@]}" <"$CASE_INPUT" >"$dir.out" 2>"$dir.err"
+			# A process namespace of its own: the tools look at
+			# every process's open files before they change a
+			# dirty image, and the opens of that look must be as
+			# many in each run for "the Nth call" to be the same
+			# call; there they see only themselves.
+			exec unshare --pid --fork --mount-proc \
+				"$@" "${CASE_ARGV[@]}" <"$CASE_INPUT" >"$dir.out" 2>"$dir.err"
 		)
 	} 2>/dev/null
 }
@@ -442,7 +456,13 @@ rerun_problems() {
 	*) echo "re-run: exit status $status, not $CASE_RERUN_STATUS: $(head -c 300 "$RUN.err")" ;;
 	esac
 	state "$RUN" >"$RUN.rerun"
-	same_files "$RUN.rerun" >"$RUN.rerun.files"
+	same_files "$RUN.rerun" | {
+		if [ -n "$CASE_RERUN_MAY_LEAVE" ]; then
+			grep -vxF "$CASE_RERUN_MAY_LEAVE" || true
+		else
+			cat
+		fi
+	} >"$RUN.rerun.files"
 	if ! cmp -s "$DIR/final.files" "$RUN.rerun.files"; then
 		echo "re-run: the files differ from an uninterrupted run's (< expected, > found):"
 		diff "$DIR/final.files" "$RUN.rerun.files" | sed -n 's/^[<>] .*/  &/p'
