@@ -65,9 +65,23 @@ static int unwritten_discard(struct volume *volume,
 	          volume->clean.name);
 	if (volume_precache_valid(volume) || keep_disables_snapshots(policy))
 		rc = durable_unlink(&volume->dir, volume->dirty.name);
-	else
+	else {
+		/* As the next start's D it must first be made the pool's
+		 * again, like any image a VM had. */
+		int fd = file_open_checked(&volume->dir, volume->dirty.name,
+		                           O_RDONLY, &volume->dirty.st);
+
+		if (fd < 0) {
+			log_errc(errno, "%s", path);
+			return exit_status_for_errno(errno);
+		}
+		rc = image_seal(volume, fd, volume->dirty.name, 0);
+		close(fd);
+		if (rc != 0)
+			return volume_report_error(volume, errno);
 		rc = durable_rename(&volume->dir, volume->dirty.name,
 		                    &volume->dir, volume->precache.name, 0);
+	}
 	if (rc != 0 && errno != ENOENT) {
 		log_errc(errno, "%s", path);
 		return exit_status_for_errno(errno);
@@ -169,8 +183,8 @@ int main(int argc, char *argv[])
 		          volume_path(&volume, volume.clean.name, path),
 		          from ? from : volume.dirty.name);
 	if (volume_replace_clean(&volume, from ? &from_dir : NULL,
-	                         from ? from_name : volume.dirty.name, 1,
-	                         &policy) != 0)
+	                         from ? from_name : volume.dirty.name,
+	                         REPLACE_SAVE | REPLACE_SEAL, &policy) != 0)
 		return volume_report_error(&volume, errno);
 	volume_close(&volume);
 	return 0;

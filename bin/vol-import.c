@@ -70,10 +70,10 @@ static int import_done_already(struct volume *volume,
 
 	if (!volume->clean.exists || keep_disables_snapshots(policy))
 		return -1;
-	clean = openat(volume->dir.fd, volume->clean.name,
-	               O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	import = openat(volume->dir.fd, volume->import.name,
-	                O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	clean = file_open_checked(&volume->dir, volume->clean.name, O_RDONLY,
+	                          &volume->clean.st);
+	import = file_open_checked(&volume->dir, volume->import.name, O_RDONLY,
+	                           NULL);
 	same = clean >= 0 && import >= 0 ? files_same_data(clean, import) : -1;
 	if (clean >= 0)
 		close(clean);
@@ -229,8 +229,8 @@ int main(int argc, char *argv[])
 		return status;
 	}
 
-	if (volume_replace_clean(&volume, NULL, volume.import.name, 1,
-	                         &policy) != 0) {
+	if (volume_replace_clean(&volume, NULL, volume.import.name,
+	                         REPLACE_SAVE | REPLACE_SEAL, &policy) != 0) {
 		int err = errno;
 
 		status = volume_report_error(&volume, err);

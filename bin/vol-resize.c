@@ -78,11 +78,20 @@ static int resize_dirty(struct volume *volume, off_t size, int relative,
 	int fd, status;
 
 	volume_path(volume, volume->dirty.name, path);
-	fd = openat(volume->dir.fd, volume->dirty.name,
-	            O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+	fd = file_open_checked(&volume->dir, volume->dirty.name, O_RDWR,
+	                       &volume->dirty.st);
 	if (fd < 0 || fstat(fd, &st) != 0) {
 		log_errc(errno, "%s", path);
 		return exit_status_for_errno(errno);
+	}
+	/* A second name of D may be a file outside the pool that someone
+	 * linked in: resizing it in place would change that file. */
+	if (st.st_nlink != 1) {
+		log_errx("%s: has %ju names, so it may be another file's: not "
+		         "resized",
+		         path, (uintmax_t)st.st_nlink);
+		close(fd);
+		return EX_DATAERR;
 	}
 	status = size_target(st.st_size, size, relative, force, path, &target);
 	if (status != 0) {
@@ -129,8 +138,8 @@ static off_t resize_journal_read(const struct volume *volume)
 	int fd;
 	off_t from = -1;
 
-	fd = openat(volume->dir.fd, volume->clean.name,
-	            O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	fd = file_open_checked(&volume->dir, volume->clean.name, O_RDONLY,
+	                       &volume->clean.st);
 	if (fd < 0)
 		return -1;
 	length = fgetxattr(fd, RESIZE_JOURNAL, value, sizeof(value) - 1);
@@ -149,8 +158,8 @@ static int resize_journal_clear(const struct volume *volume)
 {
 	int fd, rc = 0;
 
-	fd = openat(volume->dir.fd, volume->clean.name,
-	            O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	fd = file_open_checked(&volume->dir, volume->clean.name, O_RDONLY,
+	                       &volume->clean.st);
 	if (fd < 0)
 		return -1;
 	if (fremovexattr(fd, RESIZE_JOURNAL) == 0)
@@ -193,8 +202,8 @@ static int resize_clean(struct volume *volume, off_t size, int relative,
 		}
 		return 0;
 	}
-	fd = openat(volume->dir.fd, volume->clean.name,
-	            O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	fd = file_open_checked(&volume->dir, volume->clean.name, O_RDONLY,
+	                       &volume->clean.st);
 	if (fd < 0) {
 		log_errc(errno, "%s", path);
 		return exit_status_for_errno(errno);

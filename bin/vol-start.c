@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "reflink.h"
@@ -29,7 +30,9 @@ static int dirty_clone(struct volume *volume, const char *from)
 	struct stat st;
 	int fd;
 
-	fd = openat(volume->dir.fd, from, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	fd = file_open_checked(
+	    &volume->dir, from, O_RDONLY,
+	    strcmp(from, volume->clean.name) == 0 ? &volume->clean.st : NULL);
 	if (fd < 0 || fstat(fd, &st) != 0) {
 		log_errc(errno, "%s", volume_path(volume, from, path));
 		return exit_status_for_errno(errno);
@@ -177,6 +180,9 @@ static int start_snapshot(struct volume *volume, struct volume *source)
 			return exit_status_for_errno(err);
 		}
 		linked = 1;
+		/* The link is SRC's C itself. */
+		volume->clean.st = source->clean.st;
+		volume->clean.exists = 1;
 	}
 	/* A D left by a crash is stale: a snapshot volume starts afresh. */
 	status = dirty_clone(volume, volume->clean.name);

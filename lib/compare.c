@@ -37,8 +37,7 @@ static int read_exactly(int fd, char *buf, size_t length, off_t offset)
 
 /* Compares the data regions of two files of one size whose holes are
  * in the same places; 0 also when the holes differ. */
-static int data_regions_same(int a, int b, off_t size, char *buf_a,
-                             char *buf_b)
+static int data_regions_same(int a, int b, off_t size, char *buf_a, char *buf_b)
 {
 	off_t offset = 0;
 
@@ -63,10 +62,9 @@ static int data_regions_same(int a, int b, off_t size, char *buf_a,
 		if (hole_a != hole_b)
 			return 0;
 		for (offset = data_a; offset < hole_a;) {
-			size_t length =
-			    hole_a - offset < COMPARE_BUFFER_SIZE
-			        ? (size_t)(hole_a - offset)
-			        : COMPARE_BUFFER_SIZE;
+			size_t length = hole_a - offset < COMPARE_BUFFER_SIZE
+			                    ? (size_t)(hole_a - offset)
+			                    : COMPARE_BUFFER_SIZE;
 
 			if (read_exactly(a, buf_a, length, offset) != 0 ||
 			    read_exactly(b, buf_b, length, offset) != 0)
@@ -100,9 +98,9 @@ int files_same_data(int a, int b)
 		/* The same blocks: the same bytes.  Blocks shared in part:
 		 * one of two clones was written since, which is taken as a
 		 * difference without reading it. */
-		shared = extent_maps_equal(&map_a, &map_b)
-		             ? 1
-		             : extent_maps_overlap(&map_a, &map_b) != 0 ? 0 : -1;
+		shared = extent_maps_equal(&map_a, &map_b)          ? 1
+		         : extent_maps_overlap(&map_a, &map_b) != 0 ? 0
+		                                                    : -1;
 		extent_map_free(&map_a);
 		extent_map_free(&map_b);
 		if (shared >= 0)

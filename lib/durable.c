@@ -378,3 +378,105 @@ int temp_name_of(const char *name, const char *final)
 	return strncmp(name, final, len) == 0 && name[len] == '~' &&
 	       strlen(name + len + 1) >= 1;
 }
+
+static int directories_unsafe_ok;
+
+void dir_trust_unsafe(int accept)
+{
+	directories_unsafe_ok = accept;
+}
+
+/*
+ * Whoever may write a directory on the way to a VM directory can swap a
+ * name on that way for a symbolic link, and lead root's tools to remove
+ * or replace files elsewhere.  So, as OpenSSH's StrictModes does, every
+ * directory from dir up to "/" must belong to root or to the user running
+ * the tool, and be writable by nobody else; a sticky directory (/tmp) is
+ * safe, as the entry below it is checked to be root's or the user's.
+ */
+int dir_check_trusted(const struct dir *dir, char *culprit, size_t length)
+{
+	struct stat st, parent_st;
+	uid_t self = geteuid();
+	char real[PATH_MAX], *slash;
+	int fd, parent;
+
+	if (directories_unsafe_ok)
+		return 0;
+	/* The walk goes by "..", which is the real parent; its path, for
+	 * the message only, is the real path cut one name at a time. */
+	if (realpath(dir->path, real) == NULL)
+		snprintf(real, sizeof(real), "%s", dir->path);
+	fd = fcntl(dir->fd, F_DUPFD_CLOEXEC, 0);
+	if (fd < 0 || fstat(fd, &st) != 0) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	for (;;) {
+		if ((st.st_uid != 0 && st.st_uid != self) ||
+		    ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0 &&
+		     (st.st_mode & S_ISVTX) == 0)) {
+			snprintf(culprit, length,
+			         "%s (mode %04o, owner uid %ju)", real,
+			         (unsigned)(st.st_mode & 07777),
+			         (uintmax_t)st.st_uid);
+			close(fd);
+			errno = EPERM;
+			return 1;
+		}
+		parent = openat(fd, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		close(fd);
+		if (parent < 0)
+			return -1;
+		if (fstat(parent, &parent_st) != 0) {
+			close(parent);
+			return -1;
+		}
+		/* "/" is its own parent. */
+		if (parent_st.st_dev == st.st_dev &&
+		    parent_st.st_ino == st.st_ino) {
+			close(parent);
+			return 0;
+		}
+		fd = parent;
+		st = parent_st;
+		slash = strrchr(real, '/');
+		if (slash != NULL)
+			slash[slash == real] = '\0';
+	}
+}
+
+int file_open_checked(const struct dir *dir, const char *name, int flags,
+                      const struct stat *expect)
+{
+	struct stat st;
+	int fd, saved;
+
+	/* O_NONBLOCK: a FIFO swapped in must not stall the tool, which
+	 * holds the lock, until someone writes to it. */
+	fd = openat(dir->fd, name, flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) != 0)
+		goto fail;
+	if (!S_ISREG(st.st_mode)) {
+		errno = EINVAL;
+		goto fail;
+	}
+	/* Another file under the name than the one looked at: someone is
+	 * changing the directory; a later run may find it settled. */
+	if (expect != NULL &&
+	    (st.st_dev != expect->st_dev || st.st_ino != expect->st_ino)) {
+		errno = EAGAIN;
+		goto fail;
+	}
+	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) != 0)
+		goto fail;
+	return fd;
+fail:
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return -1;
+}

@@ -170,8 +170,8 @@ int extent_maps_overlap(const struct extent_map *a, const struct extent_map *b)
 			else
 				high = mid;
 		}
-		overlap = low < n &&
-		          ranges[low].physical < x->physical + x->length;
+		overlap =
+		    low < n && ranges[low].physical < x->physical + x->length;
 	}
 	free(ranges);
 	return overlap;

@@ -26,10 +26,14 @@ static int lock_directory_open(void)
 	struct stat st;
 	int fd;
 
-	if (mkdir(LOCK_DIRECTORY, 0700) != 0 && errno != EEXIST)
-		return -1;
 	fd = open(LOCK_DIRECTORY,
 	          O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT) {
+		if (mkdir(LOCK_DIRECTORY, 0700) != 0 && errno != EEXIST)
+			return -1;
+		fd = open(LOCK_DIRECTORY,
+		          O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	}
 	if (fd < 0)
 		return -1;
 	/* Whoever else could write it could put a lock of theirs there. */
@@ -57,9 +61,14 @@ int lock_open(const struct dir *dir)
 		return -1;
 	snprintf(name, sizeof(name), "%ju-%ju.lock", (uintmax_t)st.st_dev,
 	         (uintmax_t)st.st_ino);
+	/* Made once per directory, then only opened. */
 	fd = openat(directory, name,
-	            O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC,
-	            0600);
+	            O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT)
+		fd = openat(directory, name,
+		            O_RDONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK |
+		                O_CLOEXEC,
+		            0600);
 	close(directory);
 	return fd;
 }

@@ -17,33 +17,35 @@
 #include "reflink.h"
 
 /*
- * The device and inode of the file behind a loop device.  The kernel's
- * own answer (LOOP_GET_STATUS64) holds even when the file was renamed or
- * reached through a bind mount; only where the device cannot be opened
- * (not root) is the path in sysfs looked up instead.
+ * The device and inode of the file behind a loop device.  The path in
+ * sysfs is the file's current name, as seen through the mount it was
+ * opened by, so it is looked up first (also through a bind mount).  Only
+ * where that name is gone ("(deleted)") or cannot be reached from here
+ * (another mount namespace) is the kernel asked for the device and inode
+ * themselves (LOOP_GET_STATUS64), which needs the right to open the
+ * device.
  */
 static int loop_backing_id(const char *device, const char *backing,
                            struct file_id *id)
 {
 	struct loop_info64 info;
 	struct stat st;
-	int fd;
+	int fd, rc;
 
-	fd = open(device, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-	if (fd >= 0) {
-		int rc = ioctl(fd, LOOP_GET_STATUS64, &info);
-
-		close(fd);
-		if (rc == 0) {
-			id->dev = (dev_t)info.lo_device;
-			id->ino = (ino_t)info.lo_inode;
-			return 0;
-		}
+	if (stat(backing, &st) == 0) {
+		id->dev = st.st_dev;
+		id->ino = st.st_ino;
+		return 0;
 	}
-	if (stat(backing, &st) != 0)
+	fd = open(device, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
 		return -1;
-	id->dev = st.st_dev;
-	id->ino = st.st_ino;
+	rc = ioctl(fd, LOOP_GET_STATUS64, &info);
+	close(fd);
+	if (rc != 0)
+		return -1;
+	id->dev = (dev_t)info.lo_device;
+	id->ino = (ino_t)info.lo_inode;
 	return 0;
 }
 
@@ -219,8 +221,7 @@ static void process_users(struct users *users, int proc_fd, const char *pid)
 }
 
 int files_in_use(const struct file_id *ids, size_t count,
-                 void (*found)(size_t index, const char *holder,
-                               void *context),
+                 void (*found)(size_t index, const char *holder, void *context),
                  void *context)
 {
 	struct users users = {ids, count, found, context, 0};

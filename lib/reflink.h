@@ -64,6 +64,7 @@ void option_common(int ch, void (*usage)(FILE *));
 	{"help", no_argument, NULL, 'h'}, \
 	{"progress", no_argument, NULL, 'P'}, \
 	{"quiet", no_argument, NULL, 'q'}, \
+	{"unsafe-dirs", no_argument, NULL, 'U'}, \
 	{"version", no_argument, NULL, 'V'}, \
 	{"verbose", no_argument, NULL, 'v'}
 /* clang-format on */
@@ -135,6 +136,23 @@ const char *dir_join(const struct dir *dir, const char *name, char *buf,
                      size_t len);
 /* Fsyncs the directory itself, so that entry changes reach the disk. */
 int dir_sync(const struct dir *dir);
+
+/*
+ * Checks every directory from dir up to "/": each must be owned by root or
+ * the user running the tool, and writable by nobody else unless sticky.
+ * 0 if so; 1 (errno EPERM) with the first that is not described in
+ * culprit; -1 on error.  dir_trust_unsafe(1) accepts any (the
+ * --unsafe-dirs option).
+ */
+int dir_check_trusted(const struct dir *dir, char *culprit, size_t length);
+void dir_trust_unsafe(int accept);
+/*
+ * Opens name in dir with flags, never following a symlink nor waiting on
+ * a FIFO, and checks that it is a regular file (else EINVAL) and, with
+ * expect, the very inode expect describes (else EAGAIN: it changed).
+ */
+int file_open_checked(const struct dir *dir, const char *name, int flags,
+                      const struct stat *expect);
 
 /* unlinkat + fsync of the directory.  ENOENT is returned as an error. */
 int durable_unlink(const struct dir *dir, const char *name);
@@ -331,7 +349,7 @@ struct volume {
 	char error_path[PATH_MAX];
 	const char *error_reason;
 	int error_status; /* an exit status that errno cannot tell, or 0 */
-	char error_text[512]; /* room for a reason made at run time */
+	char error_text[PATH_MAX + 512]; /* a reason made at run time */
 };
 
 struct revision_list {
@@ -452,6 +470,21 @@ int volume_finish(struct volume *volume, const struct keep_policy *policy);
 /* Flags of volume_replace_clean. */
 #define REPLACE_SAVE 1      /* save the old C as a revision */
 #define REPLACE_KEEP_NAME 2 /* "from" is a revision: a revert */
+/* "from" was written by others (a VM, a file given): before it becomes C
+ * it is made root's, as described at image_seal(). */
+#define REPLACE_SEAL 4
+
+/*
+ * Makes the open image fd, about to become a clean image of the volume,
+ * the pool's alone: it must have one name only (65: a name elsewhere
+ * would keep it writable) and, with check_users, no user (75: a loop
+ * device or a process holding it); its owner becomes the VM
+ * directory's, its mode 0600, and its POSIX ACL goes.  A guest's QEMU
+ * user, which owned or could write it while the VM ran, keeps no way to
+ * change it, or the revisions it becomes.
+ */
+int image_seal(struct volume *volume, int fd, const char *name,
+               int check_users);
 
 /*
  * Makes the complete file "from" (in from_dir, or the VM directory if
@@ -494,8 +527,7 @@ int loop_devices_of(const struct stat *st,
  * users are seen only by root.  Returns the number of uses, or -1.
  */
 int files_in_use(const struct file_id *ids, size_t count,
-                 void (*found)(size_t index, const char *holder,
-                               void *context),
+                 void (*found)(size_t index, const char *holder, void *context),
                  void *context);
 /* As files_in_use for one file: 1 if used (the first user written to
  * holder), 0 if not, -1 on error. */

@@ -34,6 +34,9 @@ void option_common(int ch, void (*usage)(FILE *))
 		/* Shown whenever a tool copies rather than clones. */
 		progress_set_mode(PROGRESS_ALWAYS);
 		return;
+	case 'U':
+		dir_trust_unsafe(1);
+		return;
 	default:
 		usage(stderr);
 		exit(EX_USAGE);

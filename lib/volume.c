@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -108,7 +109,7 @@ static int name_set(char *buf, const char *base, const char *suffix)
 
 int volume_open(struct volume *volume, const char *argument, int create_dir)
 {
-	char buf[PATH_MAX];
+	char buf[PATH_MAX], culprit[PATH_MAX + 64];
 	const char *dir_path, *base;
 	size_t length;
 	int rc;
@@ -143,6 +144,21 @@ int volume_open(struct volume *volume, const char *argument, int create_dir)
 	if (rc != 0) {
 		snprintf(volume->error_path, sizeof(volume->error_path), "%s",
 		         dir_path);
+		return -1;
+	}
+	rc = dir_check_trusted(&volume->dir, culprit, sizeof(culprit));
+	if (rc != 0) {
+		snprintf(volume->error_path, sizeof(volume->error_path), "%s",
+		         dir_path);
+		if (rc < 0)
+			return -1;
+		snprintf(volume->error_text, sizeof(volume->error_text),
+		         "refused: %s may be written by other users than root "
+		         "and you, who could lead the tools outside the pool "
+		         "(--unsafe-dirs accepts it)",
+		         culprit);
+		volume->error_reason = volume->error_text;
+		volume->error_status = EX_NOPERM;
 		return -1;
 	}
 	return volume_stat(volume);
@@ -411,8 +427,8 @@ int volume_precache_refresh(struct volume *volume)
 	struct temp_file temp;
 	int fd, rc;
 
-	fd = openat(volume->dir.fd, volume->clean.name,
-	            O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	fd = file_open_checked(&volume->dir, volume->clean.name, O_RDONLY,
+	                       volume->clean.exists ? &volume->clean.st : NULL);
 	if (fd < 0)
 		return fail(volume, volume->clean.name, NULL);
 	rc = volume_precache_prepare(volume, fd, &volume->dir,
@@ -536,6 +552,7 @@ int volume_replace_clean(struct volume *volume, const struct dir *from_dir,
 {
 	struct revision_list list;
 	struct temp_file precache;
+	struct stat from_st;
 	char linked[NAME_MAX + 1] = "";
 	int fd = -1, rc = -1, pending = 0, saved, replaced;
 
@@ -545,8 +562,22 @@ int volume_replace_clean(struct volume *volume, const struct dir *from_dir,
 		return -1;
 	/* The new C must be on disk before its name is: a power cut must
 	 * not leave C pointing at unwritten data. */
-	fd = openat(from_dir->fd, from, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0 || fsync(fd) != 0) {
+	fd = file_open_checked(from_dir, from, O_RDONLY,
+	                       from_dir == &volume->dir &&
+	                               strcmp(from, volume->dirty.name) == 0
+	                           ? &volume->dirty.st
+	                           : NULL);
+	if (fd < 0) {
+		fail_in(volume, from_dir, from);
+		goto out;
+	}
+	/* D's users were looked for by the tool already, under the lock. */
+	if ((flags & REPLACE_SEAL) &&
+	    image_seal(volume, fd, from,
+	               from_dir != &volume->dir ||
+	                   strcmp(from, volume->dirty.name) != 0) != 0)
+		goto out;
+	if (fsync(fd) != 0) {
 		fail_in(volume, from_dir, from);
 		goto out;
 	}
@@ -600,6 +631,17 @@ int volume_replace_clean(struct volume *volume, const struct dir *from_dir,
 	linked[0] = '\0';
 	if (file_stat(volume, &volume->clean) != 0)
 		goto out;
+	/* The directory is ours to change alone, under the lock: C must
+	 * now be the very file that was checked and fsynced. */
+	if (fstat(fd, &from_st) != 0 || !volume->clean.exists ||
+	    volume->clean.st.st_dev != from_st.st_dev ||
+	    volume->clean.st.st_ino != from_st.st_ino) {
+		errno = EAGAIN;
+		fail(volume, volume->clean.name,
+		     "is not the image just committed: the directory changed "
+		     "under the lock");
+		goto out;
+	}
 	if (pending) {
 		pending = 0;
 		if (volume_precache_install(volume, &precache) != 0)
@@ -795,6 +837,44 @@ static int refuse(struct volume *volume, const char *name, int status,
 	return -1;
 }
 
+int image_seal(struct volume *volume, int fd, const char *name, int check_users)
+{
+	char holder[NAME_MAX + 96];
+	struct stat st, dir_st;
+
+	if (fstat(fd, &st) != 0 || fstat(volume->dir.fd, &dir_st) != 0)
+		return fail(volume, name, NULL);
+	if (st.st_nlink != 1)
+		return refuse(volume, name, EX_DATAERR,
+		              "has %ju names: one outside the pool would keep "
+		              "it, and the revisions it becomes, writable by "
+		              "another user; nothing changed",
+		              (uintmax_t)st.st_nlink);
+	switch (check_users ? file_in_use(&st, holder, sizeof(holder)) : 0) {
+	case 0:
+		break;
+	case 1:
+		return refuse(volume, name, EX_TEMPFAIL,
+		              "in use by %s: it could go on writing what "
+		              "becomes the clean image; nothing changed",
+		              holder);
+	default:
+		return fail(volume, name, NULL);
+	}
+	if ((st.st_uid != dir_st.st_uid || st.st_gid != dir_st.st_gid) &&
+	    fchown(fd, dir_st.st_uid, dir_st.st_gid) != 0)
+		return fail(volume, name, NULL);
+	/* fchown drops set-id bits; the mode is set afterwards anyway. */
+	if ((st.st_mode & 07777) != 0600 && fchmod(fd, 0600) != 0)
+		return fail(volume, name, NULL);
+	/* An ACL entry could grant a user access that the mode no longer
+	 * shows; the filesystem may have no ACLs at all. */
+	if (fremovexattr(fd, "system.posix_acl_access") != 0 &&
+	    errno != ENODATA && errno != EOPNOTSUPP)
+		return fail(volume, name, NULL);
+	return 0;
+}
+
 int volume_check_unused(struct volume *volume)
 {
 	char holder[NAME_MAX + 96];
@@ -902,12 +982,12 @@ int volume_dirty_unwritten(struct volume *volume)
 
 	if (!volume->clean.exists || !volume->dirty.exists)
 		return 0;
-	clean = openat(volume->dir.fd, volume->clean.name,
-	               O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	clean = file_open_checked(&volume->dir, volume->clean.name, O_RDONLY,
+	                          &volume->clean.st);
 	if (clean < 0)
 		return fail(volume, volume->clean.name, NULL);
-	dirty = openat(volume->dir.fd, volume->dirty.name,
-	               O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	dirty = file_open_checked(&volume->dir, volume->dirty.name, O_RDONLY,
+	                          &volume->dirty.st);
 	if (dirty < 0) {
 		close(clean);
 		return fail(volume, volume->dirty.name, NULL);

@@ -369,7 +369,7 @@ case_points() {
 			}
 			if (!(call in mutating)) next
 			if (call == "openat" && $0 !~ /O_CREAT/) next
-			if (call == "ioctl" && $0 ~ /TC[GS]ETS|TIOC/) next
+			if (call == "ioctl" && $0 ~ /TC[GS]ETS|TIOC|LOOP_GET_STATUS/) next
 			if (mode == "error" && call ~ /^write/ && $0 ~ /^[0-9]+ +[a-z]+\(2,/) next
 			past = no_return == -2 || no_return > 0 && NR > no_return
 			print call, count[call], past ? "after" : "before"
