@@ -65,7 +65,7 @@ int main(int argc, char *argv[])
 	int wait_seconds = -1, lock_fd;
 	off_t size = 0;
 	const char *src, *dst, *dst_dir_path, *dst_name;
-	char dst_buf[PATH_MAX];
+	char dst_buf[PATH_MAX], culprit[PATH_MAX + 64];
 	struct dir dst_dir;
 	struct temp_file temp;
 	struct copy_result result;
@@ -146,6 +146,19 @@ int main(int argc, char *argv[])
 		return EX_DATAERR;
 	}
 	if (dir_open_making(&dst_dir, dst_dir_path) != 0) {
+		log_errc(errno, "%s", dst_dir_path);
+		return exit_status_for_errno(errno);
+	}
+	switch (dir_check_trusted(&dst_dir, culprit, sizeof(culprit))) {
+	case 0:
+		break;
+	case 1:
+		log_errx("%s: refused: %s may be written by other users than "
+		         "root and you, who could lead the clone elsewhere "
+		         "(--unsafe-dirs accepts it)",
+		         dst, culprit);
+		return EX_NOPERM;
+	default:
 		log_errc(errno, "%s", dst_dir_path);
 		return exit_status_for_errno(errno);
 	}
