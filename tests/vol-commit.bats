@@ -186,7 +186,8 @@ keep_three_of_five() {
 	[ "$(inode "$B.img")" = "$d_inode" ]
 	[ "$(ficlone_count "$DIR/trace")" -eq 0 ]
 	# D's data is fsynced before the rename that makes it C.
-	fd=$(sed -n 's/.*openat(.*"private-dirty.img".* = \([0-9]*\)$/\1/p' "$DIR/trace" | head -1)
+	# (The last open of D: the first ones look whether a VM wrote it.)
+	fd=$(sed -n 's/.*openat(.*"private-dirty.img".* = \([0-9]*\)$/\1/p' "$DIR/trace" | tail -1)
 	[ -n "$fd" ]
 	fsync_line=$(grep -n "fsync($fd)" "$DIR/trace" | head -1 | cut -d: -f1)
 	rename_line=$(grep -n 'rename.*"private-dirty.img".*"private.img"' "$DIR/trace" | head -1 | cut -d: -f1)

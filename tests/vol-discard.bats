@@ -57,6 +57,8 @@ discard_drops_dirty() {
 	vol_make ORIGIN
 	ln "$B.img" "$VM/private.img.1@2020-01-01T00:00:00Z"
 	printf D >"$B-dirty.img"
+	mkdir -p "$POOL/vm-templates/t1"
+	vol-create -s 1M "$POOL/vm-templates/t1/root"
 	run vol-discard -S "$POOL/vm-templates/t1/root" "$B"
 	[ "$status" -eq 65 ]
 	[[ "$output" == *"origin volume"* ]]
@@ -132,12 +134,23 @@ discard_drops_dirty() {
 
 @test "vol-discard: nothing to discard says so on stderr, exit 0" {
 	vol_setup btrfs
-	run --separate-stderr vol-discard "$VM/typo"
+	vol_make CLEAN
+	run --separate-stderr vol-discard "$B"
 	[ "$status" -eq 0 ]
 	# shellcheck disable=SC2154 # set by run --separate-stderr
-	[[ "$stderr" == *"$VM/typo: nothing to discard"* ]]
-	run --separate-stderr vol-discard -q "$VM/typo"
+	[[ "$stderr" == *"$B: nothing to discard"* ]]
+	run --separate-stderr vol-discard -q "$B"
 	[ -z "$stderr" ]
+	# A stopped volatile or snapshot volume has no file at all.
+	run --separate-stderr vol-discard --volatile "$VM/volatile"
+	[ "$status" -eq 0 ]
+}
+
+@test "vol-discard: a name with none of a volume's files exits 66" {
+	vol_setup btrfs
+	run --separate-stderr vol-discard "$VM/typo"
+	[ "$status" -eq 66 ]
+	[[ "$stderr" == *"$VM/typo: no such volume"* ]]
 }
 
 @test "vol-discard: an origin volume gets its precache back, so the next start is a rename" {

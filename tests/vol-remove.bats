@@ -170,7 +170,7 @@ removes_everything() {
 	[ -e "$B.img" ]
 }
 
-@test "vol-remove: a volume with no files exits 66; an empty VM directory goes" {
+@test "vol-remove: a volume with no files exits 66 and removes nothing, not even an empty directory" {
 	fs_dir btrfs
 	mkdir "$DIR/vm1"
 	printf X >"$DIR/vm1/other.img"
@@ -178,12 +178,11 @@ removes_everything() {
 	[ "$status" -eq 66 ]
 	[[ "$output" == *"vol-remove: $DIR/vm1/private: no such volume"* ]]
 	[ "$(files_in "$DIR/vm1")" = other.img ]
-	# An empty VM directory is what a remove cut short before its rmdir
-	# leaves: the same command finishes the job.
+	# Not even an empty directory goes: a typo must not remove P/appvms.
 	rm "$DIR/vm1/other.img"
 	run vol-remove "$DIR/vm1/private"
-	[ "$status" -eq 0 ]
-	[ ! -e "$DIR/vm1" ]
+	[ "$status" -eq 66 ]
+	[ -d "$DIR/vm1" ]
 }
 
 @test "vol-remove: a VOLUME whose directory does not exist exits 66" {
