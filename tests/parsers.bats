@@ -88,7 +88,7 @@ replay() {
 	B=$DIR/private
 	vol-create -s 64K "$B"
 	touch -d '0999-12-31 12:00:00 UTC' "$B.img"
-	vol-start "$B" >/dev/null
+	printf RUN | dd of="$(vol-start "$B")" conv=notrunc status=none
 	vol-commit -k 2 "$B"
 	run vol-info -r "$B"
 	[ "$status" -eq 0 ]
@@ -233,8 +233,9 @@ EOF
 +5                     | 64 | -
 1.5M                   | 64 | -
 1KB                    | 64 | -
-1Kib                   | 64 | -
-1KIB                   | 64 | -
+1Kib                   | 0  | 1024
+1KIB                   | 0  | 1024
+1kib                   | 0  | 1024
 1iB                    | 64 | -
 M                      | 64 | -
 0x10                   | 64 | -

@@ -5,7 +5,8 @@
  * Each answer is compared with a reference written here from the
  * documented grammar, with 128-bit arithmetic instead of overflow checks:
  *   SIZE    digits, optionally followed by K, M, G or T (powers of 1024),
- *           optionally followed by "iB"; the letter may be lower case.
+ *           optionally followed by "iB"; any letter may be lower or
+ *           upper case (1kib, 1KIB).
  *           The value must fit an off_t.
  *   -k N    an optional "-", then digits; from -1 to INT_MAX.
  *   -w S    the same; from 0 to 86400 * 365.
@@ -18,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "reflink.h"
 
@@ -94,7 +96,7 @@ static int reference_size(const char *text, big *value)
 		return 0;
 	*value <<= 10 * power;
 	text++;
-	if (strcmp(text, "iB") == 0)
+	if (strcasecmp(text, "iB") == 0)
 		text += 2;
 	return *text == '\0';
 }
