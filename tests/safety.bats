@@ -1,7 +1,8 @@
 #!/usr/bin/env bats
 # safety: the safety rule of file-reflink(7).  A matrix runs every tool
 # that changes files against every volume type, in every state, with every
-# type flag it takes, on btrfs and XFS.
+# type flag it takes, on btrfs and XFS; then one test per defect that the
+# rule fixed.
 
 load helper
 
@@ -786,3 +787,580 @@ matrix() {
 	[ "$total" -gt 0 ]
 }
 
+# ---- the defects the safety rule fixed, one test each -----------------------
+
+# files_state DIR: every file below DIR: path, inode, size and sha256.
+files_state() {
+	(
+		cd "$1" || exit 1
+		find . -type f -printf '%P %i %s\n' | LC_ALL=C sort
+		find . -type f -exec sha256sum {} + | LC_ALL=C sort -k 2
+	)
+}
+
+# A template volume $SRC (vm-templates/t/root) with TEMPLATE in its C.
+# shellcheck disable=SC2153 # POOL is set by vol_setup
+template_setup() {
+	SRC=$POOL/vm-templates/t/root
+	mkdir -p "$POOL/vm-templates/t"
+	vol-create -s 1M "$SRC"
+	run_vm "$SRC" 1 TEMPLATE
+}
+
+# crashed_origin V KEEP: origin volume V started and written with -k KEEP
+# after one committed run: a host that crashed while its VM ran.
+crashed_origin() {
+	vol-create -k "$2" -s 1M "$1"
+	run_vm "$1" "$2" COMMITTED
+	write_at "$(vol-start -k "$2" "$1")" RUNNING
+}
+
+@test "vol-discard: -S of a missing template exits 66 and keeps a -k -1 volume's image" {
+	vol_setup btrfs
+	cd "$POOL"
+	mkdir vm
+	vol-create -k -1 -s 1M vm/data
+	img=$(vol-start -k -1 vm/data)
+	echo important | dd of="$img" conv=notrunc status=none
+	vol-commit -k -1 vm/data
+	before=$(files_state .)
+	run vol-discard -S no/such/template vm/data
+	[ "$status" -eq 66 ]
+	[ "$(files_state .)" = "$before" ]
+	[ "$(head -c 9 vm/data.img)" = important ]
+}
+
+@test "vol-discard: -S of an unrelated template exits 65 and keeps a -k -1 volume's image" {
+	vol_setup btrfs
+	cd "$POOL"
+	mkdir vm
+	vol-create -k -1 -s 1M vm/data
+	img=$(vol-start -k -1 vm/data)
+	echo important | dd of="$img" conv=notrunc status=none
+	vol-commit -k -1 vm/data
+	template_setup
+	before=$(files_state .)
+	run vol-discard -S vm-templates/t/root vm/data
+	[ "$status" -eq 65 ]
+	[[ "$output" == *"not a snapshot of"* ]]
+	[ "$(files_state .)" = "$before" ]
+	[ "$(head -c 9 vm/data.img)" = important ]
+}
+
+@test "vol-discard: -S on a running -k 0 volume exits 65; C and D stay" {
+	vol_setup btrfs
+	template_setup
+	crashed_origin "$B" 0
+	[ "$(stat -c %h "$B.img")" -eq 1 ]
+	before=$(files_state "$POOL")
+	run vol-discard -S "$SRC" "$B"
+	[ "$status" -eq 65 ]
+	[ "$(files_state "$POOL")" = "$before" ]
+	[ "$(head_bytes "$B-dirty.img" 7)" = RUNNING ]
+	[ "$(head_bytes "$B.img" 9)" = COMMITTED ]
+}
+
+@test "vol-discard: -S on a running -k -1 volume (D, no C) exits 65 and keeps D" {
+	skip "known defect: vol-discard -S removes the only copy of a running -k -1 volume (exit 0)"
+	vol_setup btrfs
+	template_setup
+	crashed_origin "$B" -1
+	[ ! -e "$B.img" ]
+	before=$(files_state "$POOL")
+	run vol-discard -S "$SRC" "$B"
+	[ "$status" -eq 65 ]
+	[ "$(files_state "$POOL")" = "$before" ]
+	[ "$(head_bytes "$B-dirty.img" 7)" = RUNNING ]
+}
+
+@test "vol-start: -S on a crashed origin volume with revisions exits 65; C and D byte-identical" {
+	vol_setup btrfs
+	template_setup
+	crashed_origin "$B" 2
+	[ -n "$(revision_ids "$VM" private)" ]
+	before=$(files_state "$POOL")
+	run vol-start -S "$SRC" "$B"
+	[ "$status" -eq 65 ]
+	[[ "$output" == *"an origin volume (it has revisions)"* ]]
+	[ "$(files_state "$POOL")" = "$before" ]
+}
+
+@test "vol-start: -S on a crashed origin volume without revisions exits 65; C and D byte-identical" {
+	vol_setup btrfs
+	template_setup
+	crashed_origin "$B" 0
+	[ -z "$(revision_ids "$VM" private)" ]
+	[ ! -e "$B-precache.img" ]
+	before=$(files_state "$POOL")
+	run vol-start -S "$SRC" "$B"
+	[ "$status" -eq 65 ]
+	[[ "$output" == *"not a snapshot of"* ]]
+	[ "$(files_state "$POOL")" = "$before" ]
+	[ "$(head_bytes "$B-dirty.img" 7)" = RUNNING ]
+}
+
+@test "vol-start: -S on a crashed -k -1 volume (D, no C) exits 65 and keeps D" {
+	skip "known defect: vol-start -S replaces the only copy of a running -k -1 volume by a clone of SRC (exit 0)"
+	vol_setup btrfs
+	template_setup
+	crashed_origin "$B" -1
+	before=$(files_state "$POOL")
+	run vol-start -S "$SRC" "$B"
+	[ "$status" -eq 65 ]
+	[ "$(files_state "$POOL")" = "$before" ]
+	[ "$(head_bytes "$B-dirty.img" 7)" = RUNNING ]
+}
+
+@test "vol-start: --volatile on a running origin volume exits 65; D stays" {
+	local keep
+	for keep in 2 0; do
+		vol_setup btrfs
+		crashed_origin "$B" "$keep"
+		before=$(files_state "$POOL")
+		run vol-start --volatile -s 1M "$B"
+		[ "$status" -eq 65 ]
+		[[ "$output" == *"not a volatile volume"* ]]
+		[ "$(files_state "$POOL")" = "$before" ]
+		[ "$(head_bytes "$B-dirty.img" 7)" = RUNNING ]
+	done
+}
+
+@test "vol-start: with -S or --volatile that disagree with the files, a D in use still exits 75" {
+	skip "known defect: the type check runs first and exits 65 (vol-start(1): whatever the type, 75)"
+	vol_setup btrfs
+	template_setup
+	crashed_origin "$B" 2
+	hold_open "$B-dirty.img"
+	before=$(files_state "$POOL")
+	run vol-start -S "$SRC" "$B"
+	[ "$status" -eq 75 ]
+	run vol-start --volatile -s 1M "$B"
+	[ "$status" -eq 75 ]
+	[ "$(files_state "$POOL")" = "$before" ]
+}
+
+@test "vol-discard: with -S or --volatile that disagree with the files, a D in use still exits 75" {
+	skip "known defect: the type check runs first and exits 65 (vol-discard(1): a D in use is never removed: 75)"
+	vol_setup btrfs
+	template_setup
+	crashed_origin "$B" 2
+	attach "$B-dirty.img"
+	before=$(files_state "$POOL")
+	run vol-discard -S "$SRC" "$B"
+	[ "$status" -eq 75 ]
+	run vol-discard --volatile "$B"
+	[ "$status" -eq 75 ]
+	[ "$(files_state "$POOL")" = "$before" ]
+}
+
+@test "vol-commit: a loop device set up through a bind mount of the pool makes it exit 75" {
+	vol_setup btrfs
+	crashed_origin "$B" 2
+	bind_mount=$DIR/other
+	mkdir "$bind_mount"
+	mount --bind "$POOL" "$bind_mount"
+	attach "$bind_mount/appvms/vm1/private-dirty.img"
+	before=$(files_state "$POOL")
+	run vol-commit -k 2 "$B"
+	[ "$status" -eq 75 ]
+	[[ "$output" == *"in use by $device"* ]]
+	[ "$(files_state "$POOL")" = "$before" ]
+}
+
+@test "vol-commit: a process that opened D through a bind mount makes it exit 75" {
+	vol_setup btrfs
+	crashed_origin "$B" 2
+	bind_mount=$DIR/other
+	mkdir "$bind_mount"
+	mount --bind "$POOL" "$bind_mount"
+	hold_open "$bind_mount/appvms/vm1/private-dirty.img" "<"
+	before=$(files_state "$POOL")
+	run vol-commit -k 2 "$B"
+	[ "$status" -eq 75 ]
+	[[ "$output" == *"in use by process $opener"* ]]
+	[ "$(files_state "$POOL")" = "$before" ]
+}
+
+@test "safety: a process holding D open read-only makes commit, discard, revert --discard, start and remove -f exit 75" {
+	local command
+	vol_setup btrfs
+	crashed_origin "$B" 2
+	hold_open "$B-dirty.img" "<"
+	before=$(files_state "$POOL")
+	for command in "vol-commit -k 2" vol-discard "vol-revert --discard" \
+		"vol-start -k 2" "vol-remove -f"; do
+		# shellcheck disable=SC2086 # the command and its options
+		run $command "$B"
+		echo "$command: $status $output"
+		[ "$status" -eq 75 ]
+		[[ "$output" == *"in use by process $opener"* ]]
+		[ "$(files_state "$POOL")" = "$before" ]
+	done
+}
+
+@test "vol-revert: --discard of a running snapshot (no revisions) exits 66 and changes nothing" {
+	skip "known defect: it makes a precache, after which vol-discard -S and vol-start -S refuse the snapshot (65)"
+	vol_setup btrfs
+	template_setup
+	write_at "$(vol-start -S "$SRC" "$VM/root")" RUNNING
+	before=$(files_state "$POOL")
+	run vol-revert --discard "$VM/root"
+	[ "$status" -eq 66 ]
+	[ "$(files_state "$POOL")" = "$before" ]
+	run vol-discard -S "$SRC" "$VM/root"
+	[ "$status" -eq 0 ]
+}
+
+@test "vol-discard: with nothing to discard, a stopped -k -1 volume is left as it is" {
+	skip "known defect: it makes a precache (vol-discard(1): without a dirty image there is nothing to do)"
+	vol_setup btrfs
+	vol-create -k -1 -s 1M "$B"
+	run_vm "$B" -1 DATA
+	before=$(files_state "$POOL")
+	run vol-discard "$B"
+	[ "$status" -eq 0 ]
+	[ "$(files_state "$POOL")" = "$before" ]
+}
+
+# open_path_to DIR: every directory from the filesystem's root down to DIR
+# becomes 755, and those above it searchable, so that user 65534 reaches DIR.
+open_path_to() {
+	local dir
+	dir=$(realpath "$1")
+	while [ "$dir" != / ]; do
+		if [ "${dir#"$(realpath "$BATS_RUN_TMPDIR")"}" = "$dir" ]; then
+			break
+		fi
+		case $dir in
+		"$(realpath "$POOL")"*) chmod 755 "$dir" ;;
+		*) chmod o+x "$dir" ;;
+		esac
+		dir=$(dirname "$dir")
+	done
+	chmod o+x "$(realpath "$BATS_RUN_TMPDIR")"
+}
+
+@test "safety: a user without write permission who flocks the VM directory cannot block the tools" {
+	local w=$BATS_TEST_TMPDIR/locked word pid
+	vol_setup btrfs
+	W=$POOL/appvms/w
+	mkdir -p "$W"
+	vol-create -s 1M "$W/private"
+	write_at "$(vol-start -k 1 "$W/private")" RUN1
+	open_path_to "$W"
+	setpriv --reuid=65534 --regid=65534 --clear-groups \
+		flock -x "$W" sh -c 'echo locked $$; exec sleep 1000' >"$w" 2>&1 3>&- &
+	echo $! >>"$BATS_TEST_TMPDIR/pids"
+	for _ in $(seq 100); do
+		[ ! -s "$w" ] || break
+		sleep 0.05
+	done
+	# The unprivileged process does hold an flock of the directory.
+	# The command flock runs holds the lock too: teardown ends it as well.
+	read -r word pid <"$w"
+	echo "$pid" >>"$BATS_TEST_TMPDIR/pids"
+	[ "$word" = locked ]
+	run flock -n -x "$W" true
+	[ "$status" -ne 0 ]
+	SECONDS=0
+	run timeout 10 vol-commit -k 1 "$W/private"
+	[ "$status" -eq 0 ]
+	run timeout 10 vol-start -k 1 "$W/private"
+	[ "$status" -eq 0 ]
+	[ "$SECONDS" -lt 10 ]
+	[ "$(revision_ids "$W" private)" = 1 ]
+}
+
+@test "safety: a root script holding /run/file-reflink/DEV-INO.lock makes vol-commit -w 0 exit 75" {
+	local w=$BATS_TEST_TMPDIR/locked word pid
+	vol_setup btrfs
+	crashed_origin "$B" 1
+	flock "/run/file-reflink/$(stat -c %d-%i "$VM").lock" \
+		sh -c 'echo locked $$; exec sleep 1000' >"$w" 2>&1 3>&- &
+	echo $! >>"$BATS_TEST_TMPDIR/pids"
+	for _ in $(seq 100); do
+		[ ! -s "$w" ] || break
+		sleep 0.05
+	done
+	# The command flock runs holds the lock too: teardown ends it as well.
+	read -r word pid <"$w"
+	echo "$pid" >>"$BATS_TEST_TMPDIR/pids"
+	[ "$word" = locked ]
+	before=$(files_state "$POOL")
+	run vol-commit -w 0 -k 1 "$B"
+	[ "$status" -eq 75 ]
+	[[ "$output" == *"busy"* ]]
+	[ "$(files_state "$POOL")" = "$before" ]
+}
+
+@test "vol-remove: a name with no file in an empty VM directory exits 66; the directory stays" {
+	vol_setup btrfs
+	mkdir -p "$POOL/appvms"
+	run vol-remove "$POOL/appvms/typo"
+	[ "$status" -eq 66 ]
+	[ -d "$POOL/appvms" ]
+	mkdir -p "$DIR/some/empty/dir"
+	run vol-remove "$DIR/some/empty/dir/private"
+	[ "$status" -eq 66 ]
+	[[ "$output" == *"no such volume"* ]]
+	[ -d "$DIR/some/empty/dir" ]
+}
+
+# fsyncs_before LOG NAME: the number of fsync calls in the strace LOG
+# before the first rename onto NAME; fails if there is no such rename.
+fsyncs_before() {
+	awk -v name="\"$2\"" '
+		/fsync\(/ { n++ }
+		/rename/ && index($0, ", " name) { print n + 0; found = 1; exit }
+		END { exit !found }' "$1"
+}
+
+# kill_after_replace NAME COMMAND...: runs COMMAND on a copy of $VM under
+# strace to find the rename onto NAME, then runs it for real and kills it
+# (SIGKILL) at the first fsync after that rename: NAME was replaced, and
+# nothing after.
+kill_after_replace() {
+	local name=$1 n copy=$DIR/trace-copy
+	shift
+	rm -rf "$copy"
+	cp -a --reflink=always "$VM" "$copy"
+	strace -f -o "$DIR/trace" -e trace=fsync,rename,renameat,renameat2 \
+		"${@/#"$VM"/"$copy"}" >/dev/null 2>&1
+	rm -rf "$copy"
+	n=$(fsyncs_before "$DIR/trace" "$name")
+	run strace -f -o /dev/null -e trace=fsync \
+		-e inject=fsync:signal=KILL:when=$((n + 1)) "$@"
+	[ "$status" -ne 0 ]
+}
+
+resize_killed_then_rerun() {
+	vol_setup "$1"
+	vol-create -s 1M "$B"
+	run_vm "$B" 1 DATA
+	kill_after_replace private.img vol-resize -s +1M "$B"
+	# The rename happened: C has the new size, the precache the old one.
+	[ "$(stat -c %s "$B.img")" -eq $((2 * 1024 * 1024)) ]
+	[ "$(stat -c %s "$B-precache.img")" -eq $((1024 * 1024)) ]
+	run vol-resize -s +1M "$B"
+	[ "$status" -eq 0 ]
+	[ "$(stat -c %s "$B.img")" -eq $((2 * 1024 * 1024)) ]
+	[ "$(mtime_ns "$B-precache.img")" = "$(mtime_ns "$B.img")" ]
+	no_temp_files "$VM"
+	run vol-resize -s +1M "$B"
+	[ "$status" -eq 0 ]
+	[ "$(stat -c %s "$B.img")" -eq $((3 * 1024 * 1024)) ]
+	[ "$(head_bytes "$B.img")" = DATA ]
+}
+
+@test "vol-resize: btrfs: +SIZE killed after C was replaced, run again, grows once; a third run grows again" {
+	resize_killed_then_rerun btrfs
+}
+
+@test "vol-resize: xfs: +SIZE killed after C was replaced, run again, grows once; a third run grows again" {
+	resize_killed_then_rerun xfs
+}
+
+@test "safety: a volume named disk.img.old has its own revisions, beside a volume disk" {
+	vol_setup btrfs
+	mkdir -p "$POOL/vm"
+	cd "$POOL"
+	for v in vm/disk.img.old vm/disk; do
+		vol-create -s 1M "$v"
+		run_vm "$v" 2 RUN1
+		run_vm "$v" 2 RUN2
+	done
+	run vol-info -r vm/disk.img.old
+	[ "$status" -eq 0 ]
+	[ "$(printf '%s\n' "$output" | grep -c 'disk\.img\.old\.img\.[12]@')" -eq 2 ]
+	run --separate-stderr pool-check "$POOL"
+	[ "$status" -eq 0 ]
+	[[ "$output" != *malformed* ]]
+	[[ "$stderr" != *malformed* ]]
+	run --separate-stderr vol-remove -n vm/disk
+	[ "$status" -eq 0 ]
+	[ -z "$stderr" ]
+	[[ "$output" != *disk.img.old* ]]
+	[ "$(printf '%s\n' "$output" | grep -c 'disk\.img\.[0-9]*@')" -eq 2 ]
+}
+
+@test "vol-commit: a normal -k -1 stop prints nothing on stderr" {
+	vol_setup btrfs
+	vol-create -k -1 -s 1M "$B"
+	run --separate-stderr vol-start -k -1 "$B"
+	[ "$status" -eq 0 ]
+	[ -z "$stderr" ]
+	write_at "$output" DATA
+	run --separate-stderr vol-commit -k -1 "$B"
+	[ "$status" -eq 0 ]
+	[ -z "$stderr" ]
+	[ -z "$output" ]
+	[ "$(files_in "$VM")" = private.img ]
+}
+
+# import_big FS: a 20 GiB sparse image with one byte at its end is
+# imported in a few seconds (a clone, or on ext4 a copy of its one data
+# block); the same import run again imports nothing.
+import_big() {
+	local start elapsed inode
+	vol_setup "$1"
+	truncate -s 20G "$DIR/in.img"
+	printf Z | dd of="$DIR/in.img" bs=1 seek=$((20 * 1024 * 1024 * 1024 - 1)) \
+		conv=notrunc status=none
+	start=$EPOCHREALTIME
+	run timeout 60 vol-import "$B" "$DIR/in.img"
+	elapsed=$(echo "$EPOCHREALTIME - $start" | bc)
+	echo "# $1: 20 GiB import in $elapsed s" >&3
+	[ "$status" -eq 0 ]
+	[ "$(echo "$elapsed < 10" | bc)" -eq 1 ]
+	[ "$(stat -c %s "$B.img")" -eq $((20 * 1024 * 1024 * 1024)) ]
+	[ "$(tail -c 1 "$B.img")" = Z ]
+	[ "$(allocated "$B.img")" -lt $((1024 * 1024)) ]
+	[ "$(files_in "$VM")" = "private-precache.img private.img" ]
+	inode=$(inode "$B.img")
+	# vol-import(1): the same data as C: nothing imported, no revision.
+	start=$EPOCHREALTIME
+	run --separate-stderr timeout 60 vol-import "$B" "$DIR/in.img"
+	elapsed=$(echo "$EPOCHREALTIME - $start" | bc)
+	[ "$status" -eq 0 ]
+	[ "$(echo "$elapsed < 10" | bc)" -eq 1 ]
+	[[ "$stderr" == *"holds this data already: nothing to import"* ]]
+	[ "$(files_in "$VM")" = "private-precache.img private.img" ]
+	[ "$(inode "$B.img")" = "$inode" ]
+}
+
+@test "vol-import: btrfs: a 20 GiB sparse image imports in seconds; the same import again imports nothing" {
+	import_big btrfs
+}
+
+@test "vol-import: xfs: a 20 GiB sparse image imports in seconds; the same import again imports nothing" {
+	import_big xfs
+}
+
+@test "vol-import: ext4: a 20 GiB sparse image imports in seconds; the same import again imports nothing" {
+	import_big ext4
+}
+
+@test "vol-import: killed once C was replaced, run again, it makes no second revision" {
+	vol_setup btrfs
+	vol-create -s 1M "$B"
+	run_vm "$B" 2 OLD
+	truncate -s 1M "$DIR/new.img"
+	write_at "$DIR/new.img" NEW
+	kill_after_replace private.img vol-import -k 2 "$B" "$DIR/new.img"
+	# Revision 1 is the empty image of vol-create, 2 the one of run_vm.
+	[ "$(head_bytes "$B.img" 3)" = NEW ]
+	[ "$(revision_ids "$VM" private)" = "1 2" ]
+	run --separate-stderr vol-import -k 2 "$B" "$DIR/new.img"
+	[ "$status" -eq 0 ]
+	[[ "$stderr" == *"nothing to import"* ]]
+	[ "$(revision_ids "$VM" private)" = "1 2" ]
+	[ "$(head_bytes "$VM/$(revision_of "$VM" private 2)" 3)" = OLD ]
+	[ "$(head_bytes "$B.img" 3)" = NEW ]
+	[ "$(mtime_ns "$B-precache.img")" = "$(mtime_ns "$B.img")" ]
+	no_temp_files "$VM"
+	[ ! -e "$B-import.img" ]
+}
+
+# unwritten_runs FS PRECACHE: three runs that write nothing (from the
+# precache, or with PRECACHE "no" from a clone or copy of C) keep the
+# revisions as they were; a run that writes one byte makes one.
+unwritten_runs() {
+	local before
+	vol_setup "$1"
+	vol-create -s 1M "$B"
+	run_vm "$B" 3 RUN1
+	run_vm "$B" 3 RUN2
+	before=$(files_state "$VM" | grep -v precache)
+	for _ in 1 2 3; do
+		[ "$2" = yes ] || rm -f "$B-precache.img"
+		vol-start -k 3 "$B" >/dev/null
+		run --separate-stderr vol-commit -k 3 "$B"
+		[ "$status" -eq 0 ]
+		[[ "$stderr" == *"never written since the start made it"* ]]
+	done
+	[ "$(revision_ids "$VM" private)" = "1 2" ]
+	[ "$(files_state "$VM" | grep -v precache)" = "$before" ]
+	[ "$(mtime_ns "$B-precache.img")" = "$(mtime_ns "$B.img")" ]
+	image=$(vol-start -k 3 "$B")
+	printf X | dd of="$image" bs=1 seek=100 conv=notrunc status=none
+	run --separate-stderr vol-commit -k 3 "$B"
+	[ "$status" -eq 0 ]
+	[ -z "$stderr" ]
+	[ "$(revision_ids "$VM" private)" = "1 2 3" ]
+}
+
+@test "vol-commit: btrfs: runs that wrote nothing (started from the precache) make no revision" {
+	unwritten_runs btrfs yes
+}
+
+@test "vol-commit: btrfs: runs that wrote nothing (D cloned from C) make no revision" {
+	unwritten_runs btrfs no
+}
+
+@test "vol-commit: xfs: runs that wrote nothing (D cloned from C) make no revision" {
+	unwritten_runs xfs no
+}
+
+@test "vol-commit: ext4: runs that wrote nothing (started from the copied precache) make no revision" {
+	unwritten_runs ext4 yes
+}
+
+@test "vol-commit: ext4: runs that wrote nothing (D copied from C) make no revision" {
+	unwritten_runs ext4 no
+}
+
+@test "reflink-clone: --reflink=always from btrfs to XFS exits 69 naming two filesystems" {
+	fs_dir xfs
+	to=$DIR
+	fs_dir btrfs
+	random_file "$DIR/src" 64K
+	run reflink-clone --reflink=always "$DIR/src" "$to/dst"
+	[ "$status" -eq 69 ]
+	[[ "$output" == *"two different filesystems"* ]]
+	[ ! -e "$to/dst" ]
+	[ -z "$(find "$to" -name '*~*')" ]
+}
+
+@test "vol-info: -S of a mistyped source exits 66" {
+	vol_setup btrfs
+	template_setup
+	vol-start -S "$SRC" "$VM/root" >/dev/null
+	run vol-info -S "$POOL/vm-templates/t/typo" -t outdated "$VM/root"
+	[ "$status" -eq 66 ]
+	[[ "$output" == *"no such volume"* ]]
+	run vol-info -S "$POOL/vm-templates/typo/root" -t outdated "$VM/root"
+	[ "$status" -eq 66 ]
+	run vol-info -S "$SRC" -t outdated "$VM/root"
+	[ "$status" -eq 1 ]
+}
+
+@test "vol-discard: a name with no file exits 66; -S of a stopped snapshot exits 0" {
+	vol_setup btrfs
+	template_setup
+	run vol-discard "$VM/nosuch"
+	[ "$status" -eq 66 ]
+	[[ "$output" == *"no such volume"* ]]
+	# A stopped snapshot has no file at all: nothing to discard.
+	run vol-discard -S "$SRC" "$VM/nosuch"
+	[ "$status" -eq 0 ]
+	[ "$(files_in "$VM")" = "" ]
+}
+
+@test "vol-import: a terminal on standard input exits 64 at once, creating nothing" {
+	vol_setup btrfs
+	SECONDS=0
+	run timeout 20 script -qec "vol-import '$VM/new/private'" /dev/null
+	[ "$status" -eq 64 ]
+	[[ "$output" == *"standard input is a terminal"* ]]
+	[ "$SECONDS" -lt 10 ]
+	[ ! -e "$VM/new" ]
+	[ "$(files_in "$VM")" = "" ]
+}
+
+@test "vol-create: sizes 1kib and 1KIB are 1024 bytes" {
+	vol_setup btrfs
+	vol-create -s 1kib "$VM/a"
+	vol-create -s 1KIB "$VM/b"
+	[ "$(stat -c %s "$VM/a.img")" -eq 1024 ]
+	[ "$(stat -c %s "$VM/b.img")" -eq 1024 ]
+}
