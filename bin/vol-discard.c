@@ -88,12 +88,12 @@ int main(int argc, char *argv[])
 		log_errx("%s: no such volume", argv[0]);
 		return EX_NOINPUT;
 	}
-	/* The files must agree with the type named, and no VM may still
-	 * run on the D about to be removed. */
-	if ((source != NULL &&
+	/* No VM may still run on the D about to be removed, and the files
+	 * must agree with the type named. */
+	if (volume_check_unused(&volume) != 0 ||
+	    (source != NULL &&
 	     volume_check_snapshot(&volume, &source_volume) != 0) ||
-	    (volatile_type && volume_check_volatile(&volume) != 0) ||
-	    volume_check_unused(&volume) != 0)
+	    (volatile_type && volume_check_volatile(&volume) != 0))
 		return volume_report_error(&volume, errno);
 	if (volume_remove_temps(&volume, 0) != 0)
 		return volume_report_error(&volume, errno);
@@ -109,16 +109,20 @@ int main(int argc, char *argv[])
 		         volume_path(&volume, volume.dirty.name, path),
 		         volume.clean.name);
 		return EX_DATAERR;
-	} else if ((status = file_remove(&volume, &volume.dirty)) != 0)
-		return status;
+	} else {
+		/* An origin volume's next start should again be a rename.
+		 * The precache is made before D goes, so that removing D is
+		 * the last step, and a run without D has nothing to do. */
+		if (source == NULL && !volatile_type && volume.clean.exists &&
+		    !volume_precache_valid(&volume) &&
+		    volume_precache_refresh(&volume) != 0)
+			return volume_report_error(&volume, errno);
+		if ((status = file_remove(&volume, &volume.dirty)) != 0)
+			return status;
+	}
 	if (source != NULL && volume.clean.exists &&
 	    (status = file_remove(&volume, &volume.clean)) != 0)
 		return status;
-	/* An origin volume's next start should again be a rename. */
-	if (source == NULL && !volatile_type && volume.clean.exists &&
-	    !volume_precache_valid(&volume) &&
-	    volume_precache_refresh(&volume) != 0)
-		return volume_report_error(&volume, errno);
 	volume_close(&volume);
 	return 0;
 }

@@ -186,7 +186,8 @@ int main(int argc, char *argv[])
 		revisions_free(&list);
 		/* Perhaps a revert consumed it and was cut short after: what
 		 * it left undone is finished, and the 66 stands. */
-		if (volume.clean.exists && volume_finish(&volume, &policy) != 0)
+		if (volume.clean.exists && !volume.dirty.exists &&
+		    volume_finish(&volume, &policy) != 0)
 			return volume_report_error(&volume, errno);
 		return EX_NOINPUT;
 	}

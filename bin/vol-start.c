@@ -289,12 +289,12 @@ int main(int argc, char *argv[])
 	    &volume, argv[0], source != NULL || volatile_type, wait_seconds);
 	if (status != 0)
 		return status;
-	/* The files must agree with the type named, and no VM may run on
-	 * the D that this start would hand out again or make anew. */
-	if ((source != NULL &&
+	/* No VM may run on the D that this start would hand out again or
+	 * make anew, and the files must agree with the type named. */
+	if (volume_check_unused(&volume) != 0 ||
+	    (source != NULL &&
 	     volume_check_snapshot(&volume, &source_volume) != 0) ||
-	    (volatile_type && volume_check_volatile(&volume) != 0) ||
-	    volume_check_unused(&volume) != 0)
+	    (volatile_type && volume_check_volatile(&volume) != 0))
 		return volume_report_error(&volume, errno);
 	/* Whatever an earlier run left half-made is removed first; an
 	 * import in progress is not trusted either. */

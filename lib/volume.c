@@ -930,6 +930,13 @@ int volume_check_snapshot(struct volume *volume, struct volume *source)
 		              "an origin volume (it has %s), not a snapshot: "
 		              "nothing changed",
 		              revisions > 0 ? "revisions" : "a precache");
+	/* A running snapshot has its own C beside D; D alone is a volume
+	 * with snapshots disabled (-k -1), and all there is of its data. */
+	if (!volume->clean.exists && volume->dirty.exists)
+		return refuse(volume, volume->dirty.name, EX_DATAERR,
+		              "a dirty image without a clean image is the only "
+		              "copy of a volume's data, never a snapshot's: "
+		              "nothing changed");
 	if (!volume->clean.exists)
 		return 0;
 	switch (source_holds(source, &volume->clean.st)) {

@@ -551,38 +551,6 @@ expect_vol_import() {
 	x_after_replace
 }
 
-# Known defects: combinations where a tool does not do what its man page
-# says, each with the reason and what it does instead ($status, and $same:
-# the files as the page says); they are counted and listed, not failed,
-# until fixed (see the skipped tests of the same defects below).
-known_defect() {
-	local tool=$1 flags=$2 type=$3 state=$4
-	defect=
-	case $tool:$flags:$state in
-	vol-start:*:loop | vol-start:*:open | vol-discard:*:loop | vol-discard:*:open)
-		[ "$expect_type_mismatch" = 1 ] && [ "$status" = 65 ] && [ "$same" = 1 ] &&
-			defect="$tool with -S or --volatile that disagrees with the files exits 65, not 75, while D is in use"
-		;;
-	vol-start:-S*:dirty)
-		{ [ "$type" = M ] || [ "$type" = V ]; } && [ "$status" = 0 ] &&
-			defect="vol-start -S replaces a D that has no C beside it (a -k -1 volume's only copy)"
-		;;
-	vol-discard:-:stopped)
-		[ "$type" = M ] && [ "$status" = 0 ] &&
-			defect="vol-discard with nothing to discard makes a precache (the page says there is nothing to do)"
-		;;
-	vol-discard:-S*:dirty)
-		{ [ "$type" = M ] || [ "$type" = V ]; } && [ "$status" = 0 ] &&
-			defect="vol-discard -S removes a D that has no C beside it (a -k -1 volume's only copy)"
-		;;
-	vol-revert:--discard*:dirty)
-		{ [ "$type" = Z ] || [ "$type" = S ]; } && [ "$status" = 66 ] &&
-			defect="vol-revert --discard of a dirty volume without revisions exits 66 but makes a precache"
-		;;
-	esac
-	[ -n "$defect" ]
-}
-
 # Runs one combination; on a mismatch appends its record to $LOG.
 combo() {
 	local tool=$1 flags=$2 type=$3 state=$4 gold used=0 status=0 device='' pid=''
@@ -604,17 +572,6 @@ combo() {
 		E_SHA[$path]=${B_SHA[$path]}
 		E_INO[$path]=${B_INO[$path]}
 	done
-	# Would the type check refuse, were D not in use?  (known_defect)
-	expect_type_mismatch=0
-	if [ "$used" = 1 ] && { [ "$tool" = vol-start ] || [ "$tool" = vol-discard ]; }; then
-		"expect_${tool//-/_}" "$flags" 0
-		[ "$expect" != 65 ] || expect_type_mismatch=1
-		E_SHA=() E_INO=()
-		for path in "${!B_SHA[@]}"; do
-			E_SHA[$path]=${B_SHA[$path]}
-			E_INO[$path]=${B_INO[$path]}
-		done
-	fi
 	"expect_${tool//-/_}" "$flags" "$used"
 	[ "$flags" = - ] || read -ra words <<<"$flags"
 	for word in "${words[@]}"; do
@@ -644,10 +601,6 @@ combo() {
 		verdict=FAIL
 		if [ "$status" = "$expect" ] && [ "$same" = 1 ]; then
 			verdict=ok
-		elif known_defect "$tool" "$flags" "$type" "$state"; then
-			verdict="known defect: $defect"
-			KNOWN=$((KNOWN + 1))
-			echo "$defect" >>"$LOG.known"
 		else
 			FAILED=$((FAILED + 1))
 		fi
@@ -691,8 +644,7 @@ matrix() {
 	MATRIX_DIR=$DIR
 	LOG=$BATS_TEST_TMPDIR/matrix.log
 	: >"$LOG"
-	: >"$LOG.known"
-	N=0 FAILED=0 KNOWN=0 start=$SECONDS
+	N=0 FAILED=0 start=$SECONDS
 	ZERO_1M=$(head -c 1M /dev/zero | sha_of)
 	while read -r flags; do
 		for type in $MATRIX_TYPES; do
@@ -702,12 +654,9 @@ matrix() {
 			done
 		done
 	done < <(matrix_flags "$tool")
-	echo "$tool $FS $N $FAILED $KNOWN $((SECONDS - start))" >>"$BATS_FILE_TMPDIR/matrix.counts"
-	echo "# $tool on $FS: $N combinations, $FAILED failed, $KNOWN known defects ($((SECONDS - start)) s)" >&3
-	if [ -s "$LOG.known" ]; then
-		sort "$LOG.known" | uniq -c | sed 's/^ */#   known defect x/' >&3
-	fi
-	[ -z "${MATRIX_SHOW_KNOWN:-}${MATRIX_LOG_ALL:-}" ] || sed 's/^/# /' "$LOG" >&3
+	echo "$tool $FS $N $FAILED $((SECONDS - start))" >>"$BATS_FILE_TMPDIR/matrix.counts"
+	echo "# $tool on $FS: $N combinations, $FAILED failed ($((SECONDS - start)) s)" >&3
+	[ -z "${MATRIX_LOG_ALL:-}" ] || sed 's/^/# /' "$LOG" >&3
 	[ "$FAILED" -eq 0 ] || cat "$LOG"
 	[ "$FAILED" -eq 0 ]
 }
@@ -777,13 +726,12 @@ matrix() {
 }
 
 @test "safety matrix: the number of combinations tried" {
-	local n known total=0 total_known=0
+	local n total=0
 	[ -f "$BATS_FILE_TMPDIR/matrix.counts" ] || skip "no matrix test ran"
-	while read -r _ _ n _ known _; do
+	while read -r _ _ n _; do
 		total=$((total + n))
-		total_known=$((total_known + known))
 	done <"$BATS_FILE_TMPDIR/matrix.counts"
-	echo "# safety matrix: $total combinations, $total_known known defects" >&3
+	echo "# safety matrix: $total combinations tried" >&3
 	[ "$total" -gt 0 ]
 }
 
@@ -861,7 +809,6 @@ crashed_origin() {
 }
 
 @test "vol-discard: -S on a running -k -1 volume (D, no C) exits 65 and keeps D" {
-	skip "known defect: vol-discard -S removes the only copy of a running -k -1 volume (exit 0)"
 	vol_setup btrfs
 	template_setup
 	crashed_origin "$B" -1
@@ -900,7 +847,6 @@ crashed_origin() {
 }
 
 @test "vol-start: -S on a crashed -k -1 volume (D, no C) exits 65 and keeps D" {
-	skip "known defect: vol-start -S replaces the only copy of a running -k -1 volume by a clone of SRC (exit 0)"
 	vol_setup btrfs
 	template_setup
 	crashed_origin "$B" -1
@@ -926,7 +872,6 @@ crashed_origin() {
 }
 
 @test "vol-start: with -S or --volatile that disagree with the files, a D in use still exits 75" {
-	skip "known defect: the type check runs first and exits 65 (vol-start(1): whatever the type, 75)"
 	vol_setup btrfs
 	template_setup
 	crashed_origin "$B" 2
@@ -940,7 +885,6 @@ crashed_origin() {
 }
 
 @test "vol-discard: with -S or --volatile that disagree with the files, a D in use still exits 75" {
-	skip "known defect: the type check runs first and exits 65 (vol-discard(1): a D in use is never removed: 75)"
 	vol_setup btrfs
 	template_setup
 	crashed_origin "$B" 2
@@ -999,7 +943,6 @@ crashed_origin() {
 }
 
 @test "vol-revert: --discard of a running snapshot (no revisions) exits 66 and changes nothing" {
-	skip "known defect: it makes a precache, after which vol-discard -S and vol-start -S refuse the snapshot (65)"
 	vol_setup btrfs
 	template_setup
 	write_at "$(vol-start -S "$SRC" "$VM/root")" RUNNING
@@ -1012,7 +955,6 @@ crashed_origin() {
 }
 
 @test "vol-discard: with nothing to discard, a stopped -k -1 volume is left as it is" {
-	skip "known defect: it makes a precache (vol-discard(1): without a dirty image there is nothing to do)"
 	vol_setup btrfs
 	vol-create -k -1 -s 1M "$B"
 	run_vm "$B" -1 DATA
