@@ -30,7 +30,7 @@ virsh() {
 
 # Why this file cannot run here, or nothing.
 libvirt_unavailable_reason() {
-	local command
+	local command pids
 	if [ "$(id -u)" -ne 0 ]; then
 		echo "not root: libvirtd, its hook and loop devices need root"
 		return
@@ -50,8 +50,9 @@ libvirt_unavailable_reason() {
 		echo "no guest kernel: /boot/vmlinuz-V with /lib/modules/V (tests/run installs linux-image-amd64 as root)"
 		return
 	fi
-	if pgrep -x libvirtd >/dev/null || pgrep -x virtqemud >/dev/null; then
-		echo "a libvirtd or virtqemud already runs (pid $({ pgrep -x libvirtd; pgrep -x virtqemud; } | tr '\n' ' ' | sed 's/ $//')):" \
+	pids=$(live_pids libvirtd virtqemud)
+	if [ -n "$pids" ]; then
+		echo "a libvirtd or virtqemud already runs (pid $pids):" \
 			"this file starts its own, after installing the hook, and stops only what it started"
 		return
 	fi
@@ -127,6 +128,18 @@ start_daemon() {
 	return 1
 }
 
+# live_pids NAME...: the pids of the processes named NAME that are not
+# zombies (here a daemon that exited may stay one for a while), on one line.
+live_pids() {
+	local name pid pids=""
+	for name in "$@"; do
+		for pid in $(pgrep -x "$name"); do
+			running "$pid" && pids="$pids $pid"
+		done
+	done
+	echo "${pids# }"
+}
+
 # running PID: the process PID exists and is not a zombie.
 running() {
 	[ -n "$1" ] && [ -e "/proc/$1" ] && [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != Z ]
@@ -150,6 +163,7 @@ stop_daemon() {
 # The wrapper installed as libvirt's qemu hook: libvirtd gives hooks none
 # of the test's environment, so the wrapper sets it.  POOL is the pool of
 # this file that has a directory for the guest.  It runs the real hook,
+# its standard error going to hook-GUEST.err for the guests of this file,
 # then appends "GUEST OPERATION STATUS" to hook.log, which tells a test
 # that the hook is done (libvirt forgets a transient guest before its
 # release hook ends).
@@ -181,7 +195,11 @@ EOF
 		echo "UBSAN_OPTIONS=$(sq "$UBSAN_OPTIONS"); export UBSAN_OPTIONS"
 	fi
 	cat <<EOF
-$(sq "$TOP/tests/hooks/libvirt-qemu") "\$@" 2>>$(sq "$BATS_FILE_TMPDIR/hook.err")
+case \$1 in
+$GUEST_PREFIX*) errors=$(sq "$BATS_FILE_TMPDIR")/hook-\$1.err ;;
+*) errors=$(sq "$BATS_FILE_TMPDIR")/hook.err ;;
+esac
+$(sq "$TOP/tests/hooks/libvirt-qemu") "\$@" 2>>"\$errors"
 status=\$?
 echo "\$1 \$2 \$status" >>$(sq "$BATS_FILE_TMPDIR/hook.log")
 exit "\$status"
@@ -262,7 +280,8 @@ setup_file() {
 
 	hook_install
 
-	if pid=$(pgrep -x virtlogd | head -n 1) && [ -n "$pid" ]; then
+	pid=$(live_pids virtlogd)
+	if [ -n "$pid" ]; then
 		echo "# virtlogd already runs (pid $pid): used, not stopped" >&3
 	elif pid=$(start_daemon /run/virtlogd.pid virtlogd -d); then
 		echo "$pid" >"$BATS_FILE_TMPDIR/virtlogd.pid"
@@ -277,7 +296,7 @@ setup_file() {
 		setup_failed "libvirtd -d did not start: $(cat "$BATS_FILE_TMPDIR/daemons.log")"
 		return 0
 	fi
-	if ! wait_for 30 virsh version; then
+	if ! wait_for 60 virsh version; then
 		setup_failed "libvirtd does not answer: $(tail -n 5 "$BATS_FILE_TMPDIR/libvirtd.log" 2>/dev/null)"
 		return 0
 	fi
@@ -462,19 +481,20 @@ EOF
 # What a failed test shows: $GUEST's console, the hook's log and errors,
 # libvirtd's errors.
 diagnostics() {
-	local guest=$GUEST
-	{
-		echo "--- console of $guest (last lines)"
-		tail -n 15 "$BATS_FILE_TMPDIR/guest/$guest.console" 2>/dev/null
-		echo "--- hook.log"
-		cat "$BATS_FILE_TMPDIR/hook.log" 2>/dev/null
-		echo "--- hook.err"
-		cat "$BATS_FILE_TMPDIR/hook.err" 2>/dev/null
-		echo "--- libvirtd.log (last lines)"
-		tail -n 10 "$BATS_FILE_TMPDIR/libvirtd.log" 2>/dev/null
-		echo "--- /var/log/libvirt/qemu/$guest.log (last lines)"
-		tail -n 10 "/var/log/libvirt/qemu/$guest.log" 2>/dev/null
-	} >&2
+	show "console of $GUEST (last lines)" tail -n 15 "$BATS_FILE_TMPDIR/guest/$GUEST.console"
+	show "hook.log" cat "$BATS_FILE_TMPDIR/hook.log"
+	show "hook-$GUEST.err" cat "$BATS_FILE_TMPDIR/hook-$GUEST.err"
+	show "libvirtd.log (last lines)" tail -n 10 "$BATS_FILE_TMPDIR/libvirtd.log"
+	show "/var/log/libvirt/qemu/$GUEST.log (last lines)" \
+		tail -n 10 "/var/log/libvirt/qemu/$GUEST.log"
+}
+
+# show TITLE COMMAND...: COMMAND's output under a title, on standard error;
+# never fails.
+show() {
+	echo "--- $1" >&2
+	shift
+	"$@" >&2 2>/dev/null || true
 }
 
 # guest_start CMDLINE: virsh create of $GUEST; fails if libvirt refuses.
@@ -528,6 +548,8 @@ cycle() {
 	[ "$(hook_status "$GUEST" prepare)" = 0 ] || { diagnostics; false; }
 	guest_wait_end
 	[ "$(hook_status "$GUEST" release)" = 0 ] || { diagnostics; false; }
+	# The hook said nothing: no warning about the domain XML either.
+	[ ! -s "$BATS_FILE_TMPDIR/hook-$GUEST.err" ] || { diagnostics; false; }
 
 	file_starts_with "$B.img" "$marker" || { diagnostics; false; }
 	revision=$(revision_of "$VM" private 1)
