@@ -66,7 +66,7 @@ static int import_done_already(struct volume *volume,
                                const struct keep_policy *policy)
 {
 	char path[PATH_MAX];
-	int clean, import, same;
+	int clean, import, same, err;
 
 	if (!volume->clean.exists || keep_disables_snapshots(policy))
 		return -1;
@@ -75,11 +75,28 @@ static int import_done_already(struct volume *volume,
 	import = file_open_checked(&volume->dir, volume->import.name, O_RDONLY,
 	                           NULL);
 	same = clean >= 0 && import >= 0 ? files_same_data(clean, import) : -1;
+	err = errno;
 	if (clean >= 0)
 		close(clean);
 	if (import >= 0)
 		close(import);
-	if (same != 1)
+	/* An I/O error telling them apart fails the import: guessing
+	 * "different" would make a second revision of the same data. */
+	if (same < 0) {
+		log_errc(err, "%s",
+		         volume_path(volume,
+		                     clean < 0 ? volume->clean.name
+		                               : volume->import.name,
+		                     path));
+		/* The staging file of a failed import is of no use. */
+		if (durable_unlink(&volume->dir, volume->import.name) != 0 &&
+		    errno != ENOENT)
+			log_errc(
+			    errno, "%s",
+			    volume_path(volume, volume->import.name, path));
+		return exit_status_for_errno(err);
+	}
+	if (same == 0)
 		return -1;
 	log_warnx("%s holds this data already: nothing to import",
 	          volume_path(volume, volume->clean.name, path));

@@ -186,10 +186,15 @@ static int start_snapshot(struct volume *volume, struct volume *source)
 	}
 	/* A D left by a crash is stale: a snapshot volume starts afresh. */
 	status = dirty_clone(volume, volume->clean.name);
-	/* A start that failed leaves the volume stopped, as it found it. */
-	if (status != 0 && linked &&
-	    unlinkat(volume->dir.fd, volume->clean.name, 0) == 0)
-		dir_sync(&volume->dir);
+	/* A start that failed leaves the volume stopped, as it found it:
+	 * without its link, and without a D that its failing rename may
+	 * have put in place (a snapshot's D is thrown away at any start),
+	 * for a D without C would be taken for a volume's only data. */
+	if (status != 0 && linked) {
+		unlinkat(volume->dir.fd, volume->dirty.name, 0);
+		if (unlinkat(volume->dir.fd, volume->clean.name, 0) == 0)
+			dir_sync(&volume->dir);
+	}
 	return status;
 }
 

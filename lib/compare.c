@@ -90,7 +90,14 @@ int files_same_data(int a, int b)
 		return 0;
 	if (sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino)
 		return 1;
-	if (sa.st_dev == sb.st_dev && extent_map_read(a, &map_a) == 0) {
+	if (sa.st_dev == sb.st_dev) {
+		if (extent_map_read(a, &map_a) != 0) {
+			/* Without FIEMAP the data is compared; any other
+			 * error is one. */
+			if (errno != EOPNOTSUPP && errno != ENOTTY)
+				return -1;
+			goto read;
+		}
 		if (extent_map_read(b, &map_b) != 0) {
 			extent_map_free(&map_a);
 			return -1;
@@ -106,6 +113,7 @@ int files_same_data(int a, int b)
 		if (shared >= 0)
 			return shared;
 	}
+read:
 	buf_a = malloc(COMPARE_BUFFER_SIZE);
 	buf_b = malloc(COMPARE_BUFFER_SIZE);
 	if (buf_a == NULL || buf_b == NULL) {

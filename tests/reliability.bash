@@ -45,7 +45,7 @@ RELIABILITY_CASES=(
 	"vol-commit -k 1|btrfs|prepare_running|vm/private.img|0|rename>private.img|vol-commit -k 1 vm/private"
 	"vol-commit -k 0|btrfs|prepare_running|vm/private.img|0|rename>private.img|vol-commit -k 0 vm/private"
 	"vol-commit -k -1|btrfs|prepare_unversioned|vm/private.img|0|rename>private.img|vol-commit -k -1 vm/private"
-	"vol-discard|btrfs|prepare_running|vm/private.img|0|unlink>private-dirty.img|vol-discard vm/private"
+	"vol-discard|btrfs|prepare_running|vm/private.img|0|rename>private-precache.img|vol-discard vm/private"
 	"vol-discard -S|btrfs|prepare_snapshot_running|vm/root.img|0|unlink>root-dirty.img|vol-discard -S tmpl/root vm/root"
 	"vol-revert|btrfs|prepare_stopped|vm/private.img|0|rename>private.img|vol-revert -k 1 -r 2 vm/private"
 	"vol-revert -k 0|btrfs|prepare_stopped|vm/private.img|0|unlink|vol-revert -k 0 vm/private"
