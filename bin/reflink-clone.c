@@ -145,11 +145,8 @@ int main(int argc, char *argv[])
 		log_errx("%s: is a directory", dst);
 		return EX_DATAERR;
 	}
-	if (dir_open_making(&dst_dir, dst_dir_path) != 0) {
-		log_errc(errno, "%s", dst_dir_path);
-		return exit_status_for_errno(errno);
-	}
-	switch (dir_check_trusted(&dst_dir, culprit, sizeof(culprit))) {
+	switch (dir_open_trusted_making(&dst_dir, dst_dir_path, culprit,
+	                                sizeof(culprit))) {
 	case 0:
 		break;
 	case 1:

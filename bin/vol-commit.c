@@ -21,11 +21,25 @@ static void usage(FILE *stream)
 static int from_open(struct dir *dir, const char *path, const char **name,
                      char *buf, const struct volume *volume)
 {
+	char culprit[PATH_MAX + 64];
 	struct stat st, dir_st;
 	const char *dir_path;
+	int rc;
 
-	if (path_split(path, buf, PATH_MAX, &dir_path, name) != 0 ||
-	    dir_open(dir, dir_path) != 0) {
+	if (path_split(path, buf, PATH_MAX, &dir_path, name) != 0) {
+		log_errc(errno, "%s", path);
+		return exit_status_for_errno(errno);
+	}
+	/* FILE is renamed by its name: whoever may write its directory
+	 * could put another file under that name in between. */
+	rc = dir_open_trusted(dir, dir_path, culprit, sizeof(culprit));
+	if (rc > 0) {
+		log_errx("%s: refused: %s may be written by other users than "
+		         "root and you (--unsafe-dirs accepts it)",
+		         path, culprit);
+		return EX_NOPERM;
+	}
+	if (rc < 0) {
 		log_errc(errno, "%s", path);
 		return exit_status_for_errno(errno);
 	}
@@ -75,7 +89,7 @@ static int unwritten_discard(struct volume *volume,
 			log_errc(errno, "%s", path);
 			return exit_status_for_errno(errno);
 		}
-		rc = image_seal(volume, fd, volume->dirty.name, 0);
+		rc = image_seal(volume, fd, volume->dirty.name);
 		close(fd);
 		if (rc != 0)
 			return volume_report_error(volume, errno);

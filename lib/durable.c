@@ -386,65 +386,224 @@ void dir_trust_unsafe(int accept)
 	directories_unsafe_ok = accept;
 }
 
-/*
- * Whoever may write a directory on the way to a VM directory can swap a
- * name on that way for a symbolic link, and lead root's tools to remove
- * or replace files elsewhere.  So, as OpenSSH's StrictModes does, every
- * directory from dir up to "/" must belong to root or to the user running
- * the tool, and be writable by nobody else; a sticky directory (/tmp) is
- * safe, as the entry below it is checked to be root's or the user's.
- */
-int dir_check_trusted(const struct dir *dir, char *culprit, size_t length)
+/* True if st, a directory on the way, may be changed by another user. */
+static int dir_untrusted(const struct stat *st)
+{
+	return (st->st_uid != 0 && st->st_uid != geteuid()) ||
+	       ((st->st_mode & (S_IWGRP | S_IWOTH)) != 0 &&
+	        (st->st_mode & S_ISVTX) == 0);
+}
+
+static void culprit_set(char *culprit, size_t length, const char *where,
+                        const char *what, const struct stat *st)
+{
+	snprintf(culprit, length, "%s%s (%s mode %04o, owner uid %ju)", where,
+	         *where != '\0' ? "" : ".", what,
+	         (unsigned)(st->st_mode & 07777), (uintmax_t)st->st_uid);
+}
+
+/* Appends "/name" to the path walked so far, for messages. */
+static void where_append(char *where, const char *name)
+{
+	size_t used = strlen(where);
+
+	snprintf(where + used, PATH_MAX - used, "%s%s",
+	         used > 0 && where[used - 1] != '/' ? "/" : "", name);
+}
+
+/* Checks the directory open as fd and every one above it, by "..": the
+ * working directory, where a relative path starts. */
+static int ancestry_check(int fd, char *culprit, size_t length)
 {
 	struct stat st, parent_st;
-	uid_t self = geteuid();
-	char real[PATH_MAX], *slash;
-	int fd, parent;
+	int parent;
 
-	if (directories_unsafe_ok)
-		return 0;
-	/* The walk goes by "..", which is the real parent; its path, for
-	 * the message only, is the real path cut one name at a time. */
-	if (realpath(dir->path, real) == NULL)
-		snprintf(real, sizeof(real), "%s", dir->path);
-	fd = fcntl(dir->fd, F_DUPFD_CLOEXEC, 0);
-	if (fd < 0 || fstat(fd, &st) != 0) {
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
+	fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	if (fd < 0 || fstat(fd, &st) != 0)
+		goto fail;
 	for (;;) {
-		if ((st.st_uid != 0 && st.st_uid != self) ||
-		    ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0 &&
-		     (st.st_mode & S_ISVTX) == 0)) {
-			snprintf(culprit, length,
-			         "%s (mode %04o, owner uid %ju)", real,
-			         (unsigned)(st.st_mode & 07777),
-			         (uintmax_t)st.st_uid);
+		if (dir_untrusted(&st)) {
+			culprit_set(culprit, length, "",
+			            "the working directory or one above it,",
+			            &st);
 			close(fd);
 			errno = EPERM;
 			return 1;
 		}
 		parent = openat(fd, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		close(fd);
-		if (parent < 0)
-			return -1;
-		if (fstat(parent, &parent_st) != 0) {
-			close(parent);
-			return -1;
-		}
+		fd = parent;
+		if (fd < 0 || fstat(fd, &parent_st) != 0)
+			goto fail;
 		/* "/" is its own parent. */
 		if (parent_st.st_dev == st.st_dev &&
-		    parent_st.st_ino == st.st_ino) {
-			close(parent);
-			return 0;
-		}
-		fd = parent;
+		    parent_st.st_ino == st.st_ino)
+			break;
 		st = parent_st;
-		slash = strrchr(real, '/');
-		if (slash != NULL)
-			slash[slash == real] = '\0';
 	}
+	close(fd);
+	return 0;
+fail:
+	if (fd >= 0)
+		close(fd);
+	return -1;
+}
+
+/*
+ * Looks path up one name at a time from the directory open as *fd, which
+ * it replaces by the directory reached.  Each directory entered must be
+ * trusted; a symbolic link is read and followed by hand, from the
+ * trusted directory that holds it, and in a directory that others may
+ * write (a sticky one) only if root or the user owns it.
+ */
+static int walk(int *fd, char *where, const char *path, int *links,
+                char *culprit, size_t length)
+{
+	char name[NAME_MAX + 1], target[PATH_MAX];
+	struct stat st, here;
+	ssize_t n;
+	size_t size;
+	int next, rc;
+
+	if (*path == '/') {
+		next = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (next < 0)
+			return -1;
+		close(*fd);
+		*fd = next;
+		strcpy(where, "/");
+		if (fstat(*fd, &st) != 0)
+			return -1;
+		if (dir_untrusted(&st)) {
+			culprit_set(culprit, length, where, "a directory", &st);
+			return 1;
+		}
+	}
+	while (*path != '\0') {
+		while (*path == '/')
+			path++;
+		size = strcspn(path, "/");
+		if (size == 0)
+			break;
+		if (size > NAME_MAX) {
+			errno = ENAMETOOLONG;
+			return -1;
+		}
+		memcpy(name, path, size);
+		name[size] = '\0';
+		path += size;
+		if (strcmp(name, ".") == 0)
+			continue;
+		if (fstatat(*fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+			return -1;
+		if (S_ISLNK(st.st_mode)) {
+			if (++*links > 40) {
+				errno = ELOOP;
+				return -1;
+			}
+			/* In a sticky directory that others may write, only
+			 * a link of root's or the user's is followed, as the
+			 * kernel's protected_symlinks does. */
+			if (fstat(*fd, &here) != 0)
+				return -1;
+			if ((here.st_mode & (S_IWGRP | S_IWOTH)) != 0 &&
+			    st.st_uid != 0 && st.st_uid != geteuid()) {
+				where_append(where, name);
+				culprit_set(
+				    culprit, length, where,
+				    "a symbolic link in a directory others "
+				    "may write,",
+				    &st);
+				return 1;
+			}
+			n = readlinkat(*fd, name, target, sizeof(target) - 1);
+			if (n < 0)
+				return -1;
+			target[n] = '\0';
+			rc = walk(fd, where, target, links, culprit, length);
+			if (rc != 0)
+				return rc;
+			continue;
+		}
+		next = openat(*fd, name,
+		              O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (next < 0)
+			return -1;
+		if (fstat(next, &here) != 0) {
+			close(next);
+			return -1;
+		}
+		close(*fd);
+		*fd = next;
+		where_append(where, name);
+		/* Swapped between the look and the open: someone is at work
+		 * on the way; a later run may find it settled. */
+		if (here.st_dev != st.st_dev || here.st_ino != st.st_ino) {
+			errno = EAGAIN;
+			return -1;
+		}
+		if (dir_untrusted(&here)) {
+			culprit_set(culprit, length, where, "a directory",
+			            &here);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+int dir_open_trusted(struct dir *dir, const char *path, char *culprit,
+                     size_t length)
+{
+	char where[PATH_MAX] = "";
+	int fd, links = 0, rc, saved;
+
+	dir->fd = -1;
+	if (directories_unsafe_ok)
+		return dir_open(dir, path);
+	if (strlen(path) >= sizeof(dir->path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	fd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	rc = *path == '/' ? 0 : ancestry_check(fd, culprit, length);
+	if (rc == 0)
+		rc = walk(&fd, where, path, &links, culprit, length);
+	if (rc != 0) {
+		saved = errno;
+		close(fd);
+		errno = rc > 0 ? EPERM : saved;
+		return rc;
+	}
+	dir->fd = fd;
+	strcpy(dir->path, path);
+	return 0;
+}
+
+int dir_open_trusted_making(struct dir *dir, const char *path, char *culprit,
+                            size_t length)
+{
+	char buf[PATH_MAX];
+	const char *parent_path, *name;
+	struct dir parent;
+	int rc;
+
+	rc = dir_open_trusted(dir, path, culprit, length);
+	if (rc != -1 || errno != ENOENT)
+		return rc;
+	if (path_split(path, buf, sizeof(buf), &parent_path, &name) != 0)
+		return -1;
+	rc = dir_open_trusted(&parent, parent_path, culprit, length);
+	if (rc != 0)
+		return rc;
+	rc = durable_mkdir_run(&parent, name, 0755) < 0
+	         ? -1
+	         : dir_openat(dir, &parent, name);
+	dir_close(&parent);
+	if (rc == 0)
+		strcpy(dir->path, path);
+	return rc;
 }
 
 int file_open_checked(const struct dir *dir, const char *name, int flags,

@@ -43,6 +43,13 @@ static int lock_directory_open(void)
 		errno = EPERM;
 		return -1;
 	}
+	/* Whoever else could enter it could open a lock file made by the
+	 * documented flock command (mode 0644) and hold it: made by
+	 * "mkdir -p" or tmpfiles.d with 0755, it is closed again. */
+	if ((st.st_mode & 077) != 0 && fchmod(fd, 0700) != 0) {
+		close(fd);
+		return -1;
+	}
 	return fd;
 }
 

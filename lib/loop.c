@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/loop.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -277,4 +278,50 @@ int file_in_use(const struct stat *st, char *holder, size_t length)
 	holder[0] = '\0';
 	uses = files_in_use(&id, 1, first_user_keep, &first);
 	return uses < 0 ? -1 : uses > 0;
+}
+
+int file_opened_elsewhere(int fd)
+{
+	/*
+	 * The kernel grants a write lease only to the one open file
+	 * description of a file: any other (a process's descriptor, one in
+	 * flight in a unix socket, a shared mapping whose descriptor was
+	 * closed, a loop device) refuses it.  It is taken and given back at
+	 * once: only the answer is wanted.
+	 */
+	/* Someone opening the file in the instant the lease is held breaks
+	 * it, which the kernel tells with a signal: one whose default is to
+	 * be ignored, rather than SIGIO, which would end the tool. */
+	if (fcntl(fd, F_SETSIG, SIGURG) == 0 &&
+	    fcntl(fd, F_SETLEASE, F_WRLCK) == 0) {
+		fcntl(fd, F_SETLEASE, F_UNLCK);
+		return 0;
+	}
+	if (errno == EAGAIN || errno == EBUSY)
+		return 1;
+	/* Not the file's owner without CAP_LEASE, leases turned off
+	 * (fs.leases-enable), or a filesystem without them. */
+	errno = EOPNOTSUPP;
+	return -1;
+}
+
+int file_users(int fd, char *holder, size_t length)
+{
+	struct stat st;
+	int rc;
+
+	holder[0] = '\0';
+	if (fstat(fd, &st) != 0)
+		return -1;
+	rc = file_opened_elsewhere(fd);
+	if (rc < 0)
+		return file_in_use(&st, holder, length);
+	if (rc == 0)
+		return 0;
+	/* Who it is, where /proc and /sys can tell. */
+	if (file_in_use(&st, holder, length) <= 0)
+		snprintf(holder, length,
+		         "an open file out of sight (a descriptor passed in a "
+		         "socket, a mapping, or another namespace's process)");
+	return 1;
 }

@@ -138,13 +138,21 @@ const char *dir_join(const struct dir *dir, const char *name, char *buf,
 int dir_sync(const struct dir *dir);
 
 /*
- * Checks every directory from dir up to "/": each must be owned by root or
- * the user running the tool, and writable by nobody else unless sticky.
- * 0 if so; 1 (errno EPERM) with the first that is not described in
- * culprit; -1 on error.  dir_trust_unsafe(1) accepts any (the
- * --unsafe-dirs option).
+ * Opens path as a directory, looking up each name on the way itself (from
+ * "/", or from the working directory, whose every ancestor is checked
+ * too): every directory passed through must be owned by root or the user
+ * running the tool, and writable by nobody else unless sticky; a symbolic
+ * link on the way is followed only from such a directory, and in a
+ * sticky one others may write only if root or the user owns it.  0 with
+ * dir open; 1 (errno EPERM) with the first one that is not trusted
+ * described in culprit; -1 on error.  The _making variant makes a missing
+ * last directory (one level), as dir_open_making.  dir_trust_unsafe(1)
+ * (the --unsafe-dirs option) makes them dir_open and dir_open_making.
  */
-int dir_check_trusted(const struct dir *dir, char *culprit, size_t length);
+int dir_open_trusted(struct dir *dir, const char *path, char *culprit,
+                     size_t length);
+int dir_open_trusted_making(struct dir *dir, const char *path, char *culprit,
+                            size_t length);
 void dir_trust_unsafe(int accept);
 /*
  * Opens name in dir with flags, never following a symlink nor waiting on
@@ -476,15 +484,13 @@ int volume_finish(struct volume *volume, const struct keep_policy *policy);
 
 /*
  * Makes the open image fd, about to become a clean image of the volume,
- * the pool's alone: it must have one name only (65: a name elsewhere
- * would keep it writable) and, with check_users, no user (75: a loop
- * device or a process holding it); its owner becomes the VM
- * directory's, its mode 0600, and its POSIX ACL goes.  A guest's QEMU
- * user, which owned or could write it while the VM ran, keeps no way to
- * change it, or the revisions it becomes.
+ * the pool's alone: it must have one name only (65: another may be a
+ * file outside the pool); its owner becomes the VM directory's, its mode
+ * 0600, its POSIX ACL goes; then no other open file of it may exist (75:
+ * file_users).  A guest's QEMU user, which owned or could write it while
+ * the VM ran, keeps no way to change it, or the revisions it becomes.
  */
-int image_seal(struct volume *volume, int fd, const char *name,
-               int check_users);
+int image_seal(struct volume *volume, int fd, const char *name);
 
 /*
  * Makes the complete file "from" (in from_dir, or the VM directory if
@@ -532,6 +538,18 @@ int files_in_use(const struct file_id *ids, size_t count,
 /* As files_in_use for one file: 1 if used (the first user written to
  * holder), 0 if not, -1 on error. */
 int file_in_use(const struct stat *st, char *holder, size_t length);
+/*
+ * 1 if the file open as fd is open anywhere else too: a descriptor of any
+ * process (also one in flight in a unix socket), a shared mapping, a loop
+ * device; 0 if fd is its only open file description.  Asks the kernel (a
+ * write lease), so nothing escapes it; -1 with EOPNOTSUPP where it cannot
+ * tell (not root nor the file's owner, leases disabled).
+ */
+int file_opened_elsewhere(int fd);
+/* Whether the file open as fd has users: file_opened_elsewhere, and who
+ * they are from files_in_use (into holder); the scan alone where leases
+ * cannot tell.  1 if used, 0 if not, -1 on error. */
+int file_users(int fd, char *holder, size_t length);
 
 /* ---- lock.c: the lock of a VM directory ---- */
 

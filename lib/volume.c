@@ -139,14 +139,10 @@ int volume_open(struct volume *volume, const char *argument, int create_dir)
 	    name_set(volume->precache.name, base, "-precache.img") != 0 ||
 	    name_set(volume->import.name, base, "-import.img") != 0)
 		return -1;
-	rc = create_dir ? dir_open_making(&volume->dir, dir_path)
-	                : dir_open(&volume->dir, dir_path);
-	if (rc != 0) {
-		snprintf(volume->error_path, sizeof(volume->error_path), "%s",
-		         dir_path);
-		return -1;
-	}
-	rc = dir_check_trusted(&volume->dir, culprit, sizeof(culprit));
+	rc = create_dir ? dir_open_trusted_making(&volume->dir, dir_path,
+	                                          culprit, sizeof(culprit))
+	                : dir_open_trusted(&volume->dir, dir_path, culprit,
+	                                   sizeof(culprit));
 	if (rc != 0) {
 		snprintf(volume->error_path, sizeof(volume->error_path), "%s",
 		         dir_path);
@@ -571,11 +567,7 @@ int volume_replace_clean(struct volume *volume, const struct dir *from_dir,
 		fail_in(volume, from_dir, from);
 		goto out;
 	}
-	/* D's users were looked for by the tool already, under the lock. */
-	if ((flags & REPLACE_SEAL) &&
-	    image_seal(volume, fd, from,
-	               from_dir != &volume->dir ||
-	                   strcmp(from, volume->dirty.name) != 0) != 0)
+	if ((flags & REPLACE_SEAL) && image_seal(volume, fd, from) != 0)
 		goto out;
 	if (fsync(fd) != 0) {
 		fail_in(volume, from_dir, from);
@@ -812,10 +804,18 @@ int volume_remove_all(struct volume *volume, int dry_run,
 int volume_dirty_in_use(const struct volume *volume, char *holder,
                         size_t length)
 {
+	int fd, rc;
+
 	holder[0] = '\0';
 	if (!volume->dirty.exists)
 		return 0;
-	return file_in_use(&volume->dirty.st, holder, length);
+	fd = file_open_checked(&volume->dir, volume->dirty.name, O_RDONLY,
+	                       &volume->dirty.st);
+	if (fd < 0)
+		return -1;
+	rc = file_users(fd, holder, length);
+	close(fd);
+	return rc;
 }
 
 /* Records a refusal: the file, a reason made from fmt, the status. */
@@ -837,30 +837,20 @@ static int refuse(struct volume *volume, const char *name, int status,
 	return -1;
 }
 
-int image_seal(struct volume *volume, int fd, const char *name, int check_users)
+int image_seal(struct volume *volume, int fd, const char *name)
 {
-	char holder[NAME_MAX + 96];
+	char holder[NAME_MAX + 160];
 	struct stat st, dir_st;
 
 	if (fstat(fd, &st) != 0 || fstat(volume->dir.fd, &dir_st) != 0)
 		return fail(volume, name, NULL);
+	/* A second name may be a file outside the pool: sealing and
+	 * committing it would take it from its owner. */
 	if (st.st_nlink != 1)
 		return refuse(volume, name, EX_DATAERR,
-		              "has %ju names: one outside the pool would keep "
-		              "it, and the revisions it becomes, writable by "
-		              "another user; nothing changed",
+		              "has %ju names, so it may also be a file outside "
+		              "the pool; nothing changed",
 		              (uintmax_t)st.st_nlink);
-	switch (check_users ? file_in_use(&st, holder, sizeof(holder)) : 0) {
-	case 0:
-		break;
-	case 1:
-		return refuse(volume, name, EX_TEMPFAIL,
-		              "in use by %s: it could go on writing what "
-		              "becomes the clean image; nothing changed",
-		              holder);
-	default:
-		return fail(volume, name, NULL);
-	}
 	if ((st.st_uid != dir_st.st_uid || st.st_gid != dir_st.st_gid) &&
 	    fchown(fd, dir_st.st_uid, dir_st.st_gid) != 0)
 		return fail(volume, name, NULL);
@@ -872,12 +862,24 @@ int image_seal(struct volume *volume, int fd, const char *name, int check_users)
 	if (fremovexattr(fd, "system.posix_acl_access") != 0 &&
 	    errno != ENODATA && errno != EOPNOTSUPP)
 		return fail(volume, name, NULL);
-	return 0;
+	/* Only now that no one else may open it: whoever holds it open
+	 * already, in any way, could go on writing the clean image. */
+	switch (file_users(fd, holder, sizeof(holder))) {
+	case 0:
+		return 0;
+	case 1:
+		return refuse(volume, name, EX_TEMPFAIL,
+		              "in use by %s: it could go on writing what "
+		              "becomes the clean image; nothing changed",
+		              holder);
+	default:
+		return fail(volume, name, NULL);
+	}
 }
 
 int volume_check_unused(struct volume *volume)
 {
-	char holder[NAME_MAX + 96];
+	char holder[NAME_MAX + 160];
 
 	switch (volume_dirty_in_use(volume, holder, sizeof(holder))) {
 	case 0:
