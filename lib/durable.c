@@ -397,7 +397,7 @@ static int dir_untrusted(const struct stat *st)
 static void culprit_set(char *culprit, size_t length, const char *where,
                         const char *what, const struct stat *st)
 {
-	snprintf(culprit, length, "%s%s (%s mode %04o, owner uid %ju)", where,
+	snprintf(culprit, length, "%s%s (%smode %04o, owner uid %ju)", where,
 	         *where != '\0' ? "" : ".", what,
 	         (unsigned)(st->st_mode & 07777), (uintmax_t)st->st_uid);
 }
@@ -423,9 +423,9 @@ static int ancestry_check(int fd, char *culprit, size_t length)
 		goto fail;
 	for (;;) {
 		if (dir_untrusted(&st)) {
-			culprit_set(culprit, length, "",
-			            "the working directory or one above it,",
-			            &st);
+			culprit_set(
+			    culprit, length, "",
+			    "the working directory or one above it: ", &st);
 			close(fd);
 			errno = EPERM;
 			return 1;
@@ -475,7 +475,7 @@ static int walk(int *fd, char *where, const char *path, int *links,
 		if (fstat(*fd, &st) != 0)
 			return -1;
 		if (dir_untrusted(&st)) {
-			culprit_set(culprit, length, where, "a directory", &st);
+			culprit_set(culprit, length, where, "", &st);
 			return 1;
 		}
 	}
@@ -512,7 +512,7 @@ static int walk(int *fd, char *where, const char *path, int *links,
 				culprit_set(
 				    culprit, length, where,
 				    "a symbolic link in a directory others "
-				    "may write,",
+				    "may write: ",
 				    &st);
 				return 1;
 			}
@@ -543,8 +543,7 @@ static int walk(int *fd, char *where, const char *path, int *links,
 			return -1;
 		}
 		if (dir_untrusted(&here)) {
-			culprit_set(culprit, length, where, "a directory",
-			            &here);
+			culprit_set(culprit, length, where, "", &here);
 			return 1;
 		}
 	}

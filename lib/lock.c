@@ -20,37 +20,44 @@
 #include "reflink.h"
 
 /* Opens LOCK_DIRECTORY, making it if missing, and checks that it is a
- * directory of root's that nobody else may write or read. */
+ * directory of root's that nobody else may enter. */
 static int lock_directory_open(void)
 {
+	char aside[sizeof(LOCK_DIRECTORY) + 32];
 	struct stat st;
-	int fd;
+	int fd, tries;
 
-	fd = open(LOCK_DIRECTORY,
-	          O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0 && errno == ENOENT) {
-		if (mkdir(LOCK_DIRECTORY, 0700) != 0 && errno != EEXIST)
-			return -1;
+	for (tries = 0; tries < 3; tries++) {
 		fd = open(LOCK_DIRECTORY,
 		          O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	}
-	if (fd < 0)
-		return -1;
-	/* Whoever else could write it could put a lock of theirs there. */
-	if (fstat(fd, &st) != 0 || st.st_uid != 0 ||
-	    (st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+		if (fd < 0 && errno == ENOENT) {
+			if (mkdir(LOCK_DIRECTORY, 0700) != 0 && errno != EEXIST)
+				return -1;
+			continue;
+		}
+		if (fd < 0)
+			return -1;
+		if (fstat(fd, &st) != 0) {
+			close(fd);
+			return -1;
+		}
+		if (st.st_uid == 0 && (st.st_mode & 077) == 0)
+			return fd;
 		close(fd);
-		errno = EPERM;
-		return -1;
+		/*
+		 * Another user could enter it (made by "mkdir -p" or a
+		 * tmpfiles.d line with 0755, say), and so could already
+		 * hold a lock file in it: making it 0700 now would not take
+		 * that lock back.  It is set aside whole, and a new one
+		 * made that only root may enter.
+		 */
+		snprintf(aside, sizeof(aside), "%s.untrusted-%ld",
+		         LOCK_DIRECTORY, (long)getpid());
+		if (rename(LOCK_DIRECTORY, aside) != 0 && errno != ENOENT)
+			return -1;
 	}
-	/* Whoever else could enter it could open a lock file made by the
-	 * documented flock command (mode 0644) and hold it: made by
-	 * "mkdir -p" or tmpfiles.d with 0755, it is closed again. */
-	if ((st.st_mode & 077) != 0 && fchmod(fd, 0700) != 0) {
-		close(fd);
-		return -1;
-	}
-	return fd;
+	errno = EPERM;
+	return -1;
 }
 
 int lock_open(const struct dir *dir)

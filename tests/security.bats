@@ -574,22 +574,18 @@ hidden_writer() {
 }
 
 @test "security: btrfs: a shared writable mmap of D (no fd left): the committed C stays unwritable" {
-	known_defect "a MAP_SHARED writable mapping is no descriptor in /proc/PID/fd: vol-commit exits 0 and 65534 writes C through it"
 	hidden_writer btrfs mmap
 }
 
 @test "security: xfs: a shared writable mmap of D (no fd left): the committed C stays unwritable" {
-	known_defect "a MAP_SHARED writable mapping is no descriptor in /proc/PID/fd: vol-commit exits 0 and 65534 writes C through it"
 	hidden_writer xfs mmap
 }
 
 @test "security: btrfs: a descriptor of D in flight in a unix socket: the committed C stays unwritable" {
-	known_defect "a descriptor sent with SCM_RIGHTS and not yet received is in no /proc/PID/fd: vol-commit exits 0 and 65534 writes C with it"
 	hidden_writer btrfs inflight
 }
 
 @test "security: xfs: a descriptor of D in flight in a unix socket: the committed C stays unwritable" {
-	known_defect "a descriptor sent with SCM_RIGHTS and not yet received is in no /proc/PID/fd: vol-commit exits 0 and 65534 writes C with it"
 	hidden_writer xfs inflight
 }
 
@@ -644,12 +640,10 @@ from_swap_race() {
 }
 
 @test "security: btrfs: vol-commit --from a FILE whose owner swaps it: C is never theirs" {
-	known_defect "the name --from gives is renamed after the open: a swap in FILE's directory makes the owner's file C; vol-commit exits 75 but leaves it"
 	from_swap_race btrfs
 }
 
 @test "security: xfs: vol-commit --from a FILE whose owner swaps it: C is never theirs" {
-	known_defect "the name --from gives is renamed after the open: a swap in FILE's directory makes the owner's file C; vol-commit exits 75 but leaves it"
 	from_swap_race xfs
 }
 
@@ -862,17 +856,14 @@ planted_symlink() {
 }
 
 @test "security: btrfs: a symlink 65534 planted in a writable appvms (0777) leads no tool outside the pool" {
-	known_defect "the trust check walks up from the directory opened, by '..': a symlink in a writable directory on the way leads there unseen"
 	planted_symlink btrfs 0777
 }
 
 @test "security: btrfs: a symlink 65534 planted in a sticky appvms of its group (1775) leads no tool outside the pool" {
-	known_defect "a sticky directory only group-writable is accepted, and protected_symlinks does not cover it: a planted symlink leads outside"
 	planted_symlink btrfs 1775
 }
 
 @test "security: btrfs: protected_symlinks=0: a symlink 65534 planted in a sticky appvms (1777) leads no tool outside the pool" {
-	known_defect "a sticky world-writable directory is safe only with fs.protected_symlinks=1: with 0 a planted symlink leads outside"
 	planted_symlink btrfs 1777 0
 }
 
@@ -917,12 +908,10 @@ symlink_swap_race() {
 }
 
 @test "security: btrfs: 65534 swapping a VM directory with a symlink in a writable appvms never leads the tools outside" {
-	known_defect "the trust check walks up from the directory opened, by '..': whenever the swap is in place the tools work in the symlink's target"
 	symlink_swap_race btrfs
 }
 
 @test "security: xfs: 65534 swapping a VM directory with a symlink in a writable appvms never leads the tools outside" {
-	known_defect "the trust check walks up from the directory opened, by '..': whenever the swap is in place the tools work in the symlink's target"
 	symlink_swap_race xfs
 }
 
@@ -1090,7 +1079,6 @@ documented_lock() {
 }
 
 @test "security: btrfs: a /run/file-reflink others may enter cannot let 65534 stall the tools" {
-	known_defect "lock.c accepts a lock directory that others may enter (it checks write bits only); a lock file made by the documented flock command is 0644, which 65534 can open and hold"
 	pool_world btrfs
 	vol_make
 	vol-start "$B" >/dev/null
