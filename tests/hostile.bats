@@ -611,3 +611,22 @@ assert info["revision_list"][0]["path"].startswith(sys.argv[1] + ".img.1@")
 		false
 	}
 }
+
+@test "hostile: a name with a newline cannot forge a line on stderr or in syslog" {
+	need_root
+	world_fresh forge
+	name=$'x\nAccepted password for root from 10.0.0.1 port 22 ssh2'
+	run --separate-stderr syslog_capture "$W.syslog" vol-create -v -s 64K "$VM/$name"
+	[ "$status" -eq 0 ]
+	# shellcheck disable=SC2154 # set by run --separate-stderr
+	printf '%s\n' "$stderr" >"$W.stderr"
+	# Every line is the tool's own, and the newline shows as \n.
+	[ "$(grep -vc '^vol-create: ' "$W.stderr")" -eq 0 ]
+	grep -q '^vol-create: created .*/x\\nAccepted password for root from 10.0.0.1 port 22 ssh2\.img' "$W.stderr"
+	# One syslog message per line, none of them beginning with the name's
+	# second line.
+	[ "$(wc -l <"$W.syslog")" -ge 1 ]
+	[ "$(grep -vc '^<[0-9]*>' "$W.syslog")" -eq 0 ]
+	grep -q 'x\\nAccepted password' "$W.syslog"
+	rm -f "$W.syslog" "$W.stderr"
+}
