@@ -7,13 +7,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <linux/fs.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/ioctl.h>
-#include <sys/statfs.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
@@ -214,92 +211,6 @@ static const char *open_file_holder(const struct stat *st)
 		    open_files.items[i].ino == st->st_ino)
 			return open_files.items[i].holder;
 	return NULL;
-}
-
-/* The name of the filesystem type, for messages. */
-static const char *filesystem_name(int fd, char *buf, size_t length)
-{
-	static const struct {
-		unsigned long magic;
-		const char *name;
-	} names[] = {{0x9123683e, "btrfs"},
-	             {0x58465342, "xfs"},
-	             {0xef53, "ext2/ext3/ext4"},
-	             {0x01021994, "tmpfs"},
-	             {0x6969, "nfs"},
-	             {0x794c7630, "overlayfs"},
-	             {0x2fc12fc1, "zfs"},
-	             {0xf2f52010, "f2fs"},
-	             {0xca451a4e, "bcachefs"},
-	             {0x4d44, "vfat"}};
-	struct statfs st;
-	size_t i;
-
-	if (fstatfs(fd, &st) != 0)
-		return "unknown";
-	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if ((unsigned long)st.f_type == names[i].magic)
-			return names[i].name;
-	snprintf(buf, length, "type 0x%lx", (unsigned long)st.f_type);
-	return buf;
-}
-
-/* Opens an anonymous file in dir: O_TMPFILE, else a name removed at once. */
-static int probe_file_open(const struct dir *dir)
-{
-	struct temp_file temp;
-	int fd;
-
-	fd = openat(dir->fd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-	if (fd >= 0 ||
-	    (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL))
-		return fd;
-	if (temp_create(&temp, dir, ".pool-check-probe") != 0)
-		return -1;
-	unlinkat(dir->fd, temp.name, 0);
-	return temp.fd;
-}
-
-/*
- * Proves with a real clone that dir's filesystem can reflink: a few bytes
- * written and flushed to one anonymous file are cloned into another and
- * read back.  1 yes, 0 the filesystem cannot, -1 error (errno).
- */
-static int reflink_probe(const struct dir *dir)
-{
-	static const char probe[] = "file-reflink probe\n";
-	char back[sizeof(probe)];
-	int src, dst, rc = -1;
-
-	src = probe_file_open(dir);
-	if (src < 0)
-		return -1;
-	dst = probe_file_open(dir);
-	if (dst < 0) {
-		close(src);
-		return -1;
-	}
-	/* An empty or unflushed source proves nothing: some filesystems
-	 * accept a clone of nothing. */
-	if (write(src, probe, sizeof(probe) - 1) !=
-	        (ssize_t)sizeof(probe) - 1 ||
-	    fsync(src) != 0)
-		goto out;
-	if (ioctl(dst, FICLONE, src) != 0) {
-		rc = clone_unsupported(errno) ? 0 : -1;
-		goto out;
-	}
-	if (pread(dst, back, sizeof(probe) - 1, 0) !=
-	        (ssize_t)sizeof(probe) - 1 ||
-	    memcmp(back, probe, sizeof(probe) - 1) != 0) {
-		errno = EIO;
-		goto out;
-	}
-	rc = 1;
-out:
-	close(src);
-	close(dst);
-	return rc;
 }
 
 /* Everything found in one directory about one volume. */

@@ -545,4 +545,16 @@ void json_string_write(FILE *stream, const char *text);
  */
 const char *shell_quote(const char *word, char *buf, size_t size);
 
+/* ---- filesystem.c: what the filesystem of a directory can do ---- */
+
+/*
+ * Proves with a real clone that dir's filesystem can reflink: a few bytes
+ * written and flushed to one anonymous file (O_TMPFILE) are cloned into
+ * another and read back.  1 yes, 0 the filesystem cannot, -1 error
+ * (errno), such as EACCES or EROFS where nothing may be written.
+ */
+int reflink_probe(const struct dir *dir);
+/* The name of the filesystem type of fd, for messages ("btrfs"). */
+const char *filesystem_name(int fd, char *buf, size_t length);
+
 #endif
