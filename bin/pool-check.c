@@ -564,65 +564,21 @@ static void directory_scan(const struct dir *dir, int depth)
 	free(subdirs);
 }
 
-/* Writes text as a JSON string. */
-static void json_string(const char *text)
-{
-	const unsigned char *p;
-
-	putchar('"');
-	for (p = (const unsigned char *)text; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			printf("\\%c", *p);
-		else if (*p == '\n')
-			fputs("\\n", stdout);
-		else if (*p == '\t')
-			fputs("\\t", stdout);
-		else if (*p < 0x20 || *p == 0x7f)
-			printf("\\u%04x", *p);
-		else
-			putchar(*p);
-	}
-	putchar('"');
-}
-
-/* Writes text for a TAB-separated line: \, TAB, newline and other
- * control characters escaped as in C. */
-static void text_field(const char *text)
-{
-	const unsigned char *p;
-
-	for (p = (const unsigned char *)text; *p; p++) {
-		if (*p == '\\')
-			fputs("\\\\", stdout);
-		else if (*p == '\t')
-			fputs("\\t", stdout);
-		else if (*p == '\n')
-			fputs("\\n", stdout);
-		else if (*p < 0x20 || *p == 0x7f)
-			printf("\\%03o", *p);
-		else
-			putchar(*p);
-	}
-}
-
 static void line_print(const char *severity, const char *path, const char *code,
                        const char *message, int *first)
 {
 	if (json) {
-		printf("%s\n    {\"severity\": ", *first ? "" : ",");
-		json_string(severity);
-		fputs(", \"path\": ", stdout);
-		json_string(path);
-		fputs(", \"code\": ", stdout);
-		json_string(code);
-		fputs(", \"message\": ", stdout);
-		json_string(message);
+		printf("%s\n    {\"severity\": \"%s\", \"path\": ",
+		       *first ? "" : ",", severity);
+		json_string_write(stdout, path);
+		printf(", \"code\": \"%s\", \"message\": ", code);
+		json_string_write(stdout, message);
 		putchar('}');
 	} else {
 		printf("%s\t", severity);
-		text_field(path);
+		text_escape_write(stdout, path);
 		printf("\t%s\t", code);
-		text_field(message);
+		text_escape_write(stdout, message);
 		putchar('\n');
 	}
 	*first = 0;
@@ -809,7 +765,7 @@ int main(int argc, char *argv[])
 	if (json)
 		printf("{\"pool\": ");
 	if (json) {
-		json_string(argv[0]);
+		json_string_write(stdout, argv[0]);
 		printf(", \"reflink\": %s, \"findings\": [",
 		       probe == 1 ? "true" : "false");
 	}
@@ -856,10 +812,13 @@ int main(int argc, char *argv[])
 		double used =
 		    (double)vfs.f_frsize * (vfs.f_blocks - vfs.f_bfree);
 
+		/* The summary is one line, whatever POOL's name holds. */
+		fputs("pool-check: ", stderr);
+		text_escape_write(stderr, argv[0]);
 		fprintf(stderr,
-		        "pool-check: %s: %zu volumes, %zu revisions, %zu "
-		        "dirty; filesystem %s, %s used (%.0f%%)\n",
-		        argv[0], totals.volumes, totals.revisions, totals.dirty,
+		        ": %zu volumes, %zu revisions, %zu dirty; filesystem "
+		        "%s, %s used (%.0f%%)\n",
+		        totals.volumes, totals.revisions, totals.dirty,
 		        human_size(size, size_text, sizeof(size_text)),
 		        human_size(used, used_text, sizeof(used_text)),
 		        size > 0 ? 100.0 * used / size : 0.0);

@@ -273,3 +273,39 @@ init_makes_pool() {
 	[[ "${lines[0]}" == *"root-dirty.img	dirty-detached	"*"vol-discard -S SRC $VM/root"* ]]
 	[[ "${lines[1]}" == *"volatile-dirty.img	dirty-detached	"*"vol-discard --volatile $VM/volatile"*"vol-commit -k -1 $VM/volatile" ]]
 }
+
+# The odd names of the escaping tests, as printf %b formats: bytes that
+# are not UTF-8, control characters, quotes and a backslash.
+ODD_NAMES=('inv\xff\xfe' 'new\nline' 'tab\there' 'q"uote' 'back\\slash' "s'quote")
+
+@test "pool-check: -j gives back every byte of any name; a text line stays a line" {
+	vol_setup btrfs
+	local format names=()
+	for format in "${ODD_NAMES[@]}"; do
+		names+=("$(printf '%b' "$format")")
+		vol-create -s 64K "$VM/${names[-1]}"
+		vol-start "$VM/${names[-1]}" >/dev/null
+	done
+	run --separate-stderr pool-check -q -j "$POOL"
+	[ "$status" -eq 1 ]
+	# Strict JSON; each path encoded back with surrogateescape (PEP 383)
+	# is the name's bytes.
+	printf '%s\n' "$output" | python3 -c '
+import json, os, sys
+d = json.loads(sys.stdin.read())
+vm = os.fsencode(sys.argv[1])
+got = sorted(f["path"].encode("utf-8", "surrogateescape") for f in d["findings"])
+want = sorted(vm + b"/" + os.fsencode(n) + b"-dirty.img" for n in sys.argv[2:])
+assert got == want, (got, want)
+' "$VM" "${names[@]}"
+	if command -v jq >/dev/null; then
+		printf '%s\n' "$output" | jq . >/dev/null
+	fi
+	run pool-check -q "$POOL"
+	[ "$status" -eq 1 ]
+	[ "${#lines[@]}" -eq "${#names[@]}" ]
+	[[ "$output" == *"	$VM/inv\\xff\\xfe-dirty.img	dirty-detached	"* ]]
+	[[ "$output" == *"	$VM/new\\nline-dirty.img	dirty-detached	"* ]]
+	[[ "$output" == *"	$VM/tab\\there-dirty.img	dirty-detached	"* ]]
+	[[ "$output" == *"	$VM/back\\\\slash-dirty.img	dirty-detached	"* ]]
+}
