@@ -16,6 +16,49 @@ teardown() {
 	if [ -n "${LOOP:-}" ]; then
 		losetup -d "$LOOP" 2>/dev/null || true
 	fi
+	if [ -n "${KEEPER:-}" ]; then
+		kill "$KEEPER" 2>/dev/null || true
+		wait "$KEEPER" 2>/dev/null || true
+	fi
+	if [ -n "${PUB:-}" ]; then
+		umount "$PUB" || umount -l "$PUB"
+		rmdir "$PUB"
+	fi
+}
+
+# hold_tool_lock DIR: holds the lock the tools take of the VM directory
+# DIR until release_lock.  As root that is not DIR itself but the file
+# /run/file-reflink/DEV-INO.lock, which only root can open (lock_open).
+hold_tool_lock() {
+	local lock
+	lock=/run/file-reflink/$(stat -c '%d-%i' "$1").lock
+	[ -d /run/file-reflink ] || mkdir -m 700 /run/file-reflink
+	touch "$lock"
+	hold_lock "$lock"
+}
+
+# public_dir [ro]: $PUB is $DIR seen through a bind mount at a path that
+# every user may walk (the test directories lie below a 0700 one); with
+# "ro", a read-only one.
+public_dir() {
+	PUB=$(mktemp -d /tmp/pool-check-test.XXXXXX)
+	chmod 755 "$PUB"
+	mount --bind "$DIR" "$PUB"
+	if [ "${1:-}" = ro ]; then
+		mount -o remount,bind,ro "$PUB"
+	fi
+}
+
+# as_nobody COMMAND...: runs COMMAND as the unprivileged uid 65534.
+as_nobody() {
+	setpriv --reuid=65534 --regid=65534 --clear-groups -- "$@"
+}
+
+# keeper COMMAND...: runs COMMAND in the background (as it is, or under
+# setpriv) as $KEEPER, which teardown kills.  It must not hold bats' fd 3.
+keeper() {
+	"$@" 3>&- &
+	KEEPER=$!
 }
 
 # A pool with one example of every finding code that a scan can make on
@@ -134,7 +177,7 @@ SICK_CODES="dirty-detached import-leftover stale-precache malformed-revision leg
 	vol_setup btrfs
 	vol-create -s 1M "$B"
 	echo t >"$B.img~inprogress"
-	hold_lock "$VM"
+	hold_tool_lock "$VM"
 	run pool-check -q "$POOL"
 	[ "$status" -eq 0 ]
 	[[ "$output" == "info	$B.img~inprogress	temp-leftover	a tool is working in this directory now"* ]]
@@ -308,4 +351,165 @@ assert got == want, (got, want)
 	[[ "$output" == *"	$VM/new\\nline-dirty.img	dirty-detached	"* ]]
 	[[ "$output" == *"	$VM/tab\\there-dirty.img	dirty-detached	"* ]]
 	[[ "$output" == *"	$VM/back\\\\slash-dirty.img	dirty-detached	"* ]]
+}
+
+@test "pool-check: a read-only pool is checked all the same; the probe is info reflink-probe-skipped" {
+	vol_setup btrfs
+	vol-create -s 64K "$B"
+	vol-start "$B" >/dev/null
+	public_dir ro
+	run --separate-stderr pool-check -q "$PUB/pool"
+	[ "$status" -eq 1 ]
+	[ "${#lines[@]}" -eq 2 ]
+	[ "${lines[0]}" = "info	$PUB/pool	reflink-probe-skipped	the reflink probe could not run (Read-only file system): whether the filesystem can clone is not known; the files were checked all the same" ]
+	[[ "${lines[1]}" == "warning	$PUB/pool/appvms/vm1/private-dirty.img	dirty-detached	"* ]]
+	run --separate-stderr pool-check -q -j "$PUB/pool"
+	[ "$status" -eq 1 ]
+	[ "$(printf '%s\n' "$output" | python3 -c 'import json, sys; d = json.load(sys.stdin); print(d["reflink"], *[f["code"] for f in d["findings"]])')" = "None reflink-probe-skipped dirty-detached" ]
+}
+
+@test "pool-check: a user who may not write the pool checks it; a directory it cannot read is an error" {
+	vol_setup btrfs
+	vol-create -s 64K "$B"
+	vol-start "$B" >/dev/null
+	mkdir -m 700 "$POOL/appvms/secret"
+	vol-create -s 64K "$POOL/appvms/secret/root"
+	public_dir
+	run --separate-stderr as_nobody pool-check -q "$PUB/pool"
+	[ "$status" -eq 1 ]
+	[ "${#lines[@]}" -eq 3 ]
+	[[ "${lines[0]}" == "info	$PUB/pool	reflink-probe-skipped	the reflink probe could not run (Permission denied): "* ]]
+	[ "${lines[1]}" = "error	$PUB/pool/appvms/secret	unreadable	cannot be read (Permission denied): what it holds is not checked; run pool-check as a user who may read it" ]
+	[[ "${lines[2]}" == "warning	$PUB/pool/appvms/vm1/private-dirty.img	dirty-detached	"* ]]
+	# Nothing unreadable, nothing else: only the probe's info.
+	vol-commit "$B"
+	chmod 755 "$POOL/appvms/secret"
+	run --separate-stderr as_nobody pool-check -q "$PUB/pool"
+	[ "$status" -eq 0 ]
+	[[ "$output" == "info	$PUB/pool	reflink-probe-skipped	"* ]]
+}
+
+# Whether the tools were built with the sanitizers, which need far more
+# address space than any limit below.
+built_with_sanitizers() {
+	grep -q fsanitize "$TOP/lib/.build-flags" 2>/dev/null
+}
+
+@test "pool-check: short of memory, a running VM's image is still dirty-attached" {
+	built_with_sanitizers && skip "ulimit -v and ASan do not mix"
+	[ "$(ulimit -Hn)" = unlimited ] || [ "$(ulimit -Hn)" -ge 19100 ] ||
+		skip "a process may not open 19,000 files here"
+	vol_setup btrfs
+	vol-create -s 64K "$B"
+	vol-start "$B" >/dev/null
+	: >"$DIR/other"
+	# A process with 19,000 other files open, then the image, as QEMU.
+	keeper python3 -c '
+import os, resource, sys, time
+resource.setrlimit(resource.RLIMIT_NOFILE, (19100, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+fds = [os.open(sys.argv[1], os.O_RDONLY) for _ in range(19000)]
+image = os.open(sys.argv[2], os.O_RDONLY)
+print("ready", flush=True)
+time.sleep(60)
+' "$DIR/other" "$B-dirty.img" >"$DIR/ready"
+	while ! grep -q ready "$DIR/ready"; do sleep 0.05; done
+	# 8 MB of address space: plenty for the check, too little to keep
+	# every open file of that process.
+	run bash -c 'ulimit -v 8000 && exec pool-check -q "$1"' _ "$POOL"
+	[ "$status" -eq 0 ]
+	[[ "$output" == "info	$B-dirty.img	dirty-attached	a VM is running on it (used by process $KEEPER (python3"* ]]
+}
+
+@test "pool-check: 50,000 revisions in one directory need little memory" {
+	built_with_sanitizers && skip "ulimit -v and ASan do not mix"
+	vol_setup btrfs
+	truncate -s 64K "$B.img"
+	cp -p "$B.img" "$B-precache.img"
+	python3 -c '
+import os, sys
+for i in range(1, 50001):
+    os.close(os.open("%s.img.%d@2020-01-01T00:00:00Z" % (sys.argv[1], i), os.O_CREAT | os.O_WRONLY, 0o600))
+' "$B"
+	run bash -c 'ulimit -v 24000 && exec pool-check "$1"' _ "$POOL"
+	[ "$status" -eq 0 ]
+	[[ "$output" == "pool-check: $POOL: 1 volumes, 50000 revisions, 0 dirty;"* ]]
+}
+
+@test "pool-check: --repair removes only what it scanned, though a user swaps a directory for a symlink" {
+	vol_setup btrfs
+	mkdir "$DIR/outside"
+	echo bait >"$DIR/outside/x-import.img"
+	evil=$POOL/appvms/evil
+	mkdir -p "$evil/sub"
+	: >"$evil/swaps"
+	chown -R 65534:65534 "$evil"
+	# Other VM directories, so that a check takes a while.
+	for vm in $(seq 50); do
+		mkdir "$POOL/appvms/pad$vm"
+		: >"$POOL/appvms/pad$vm/notes"
+	done
+	public_dir
+	# A python3 that uid 65534 may run (root's may lie in a home of its
+	# own).
+	for python in /usr/bin/python3 "$(command -v python3)"; do
+		as_nobody "$python" -c '' 2>/dev/null && break
+		python=
+	done
+	[ -n "$python" ] || skip "no python3 that uid 65534 may run"
+	# The owner of evil/ makes "sub", where an import leftover lies, and
+	# a symlink to the bait's directory take turns, 0.2 ms each, counting
+	# the swaps.
+	keeper setpriv --reuid=65534 --regid=65534 --clear-groups -- "$python" -c '
+import os, sys, time
+sub, target = sys.argv[1] + "/sub", sys.argv[2]
+def hold():
+    end = time.perf_counter() + 0.0002
+    while time.perf_counter() < end:
+        pass
+with open(sys.argv[1] + "/swaps", "ab", buffering=0) as swaps:
+    while True:
+        if not os.path.exists(sub + "/x-import.img"):
+            open(sub + "/x-import.img", "w").close()
+        hold()
+        os.rename(sub, sub + ".real")
+        os.symlink(target, sub)
+        swaps.write(b".")
+        hold()
+        os.unlink(sub)
+        os.rename(sub + ".real", sub)
+' "$PUB/pool/appvms/evil" "$DIR/outside"
+	raced=0
+	for round in $(seq 200); do
+		before=$(stat -c %s "$evil/swaps")
+		run pool-check -q --repair "$POOL"
+		after=$(stat -c %s "$evil/swaps")
+		[ -f "$DIR/outside/x-import.img" ] || {
+			echo "round $round: the bait outside the pool was removed: $output"
+			false
+		}
+		# Raced: the scan read the real directory while it was being
+		# swapped for the symlink, and the run went on to repair it.
+		if [[ "$output" == *"$evil/sub/x-import.img"* ]] && [ "$after" -gt "$before" ]; then
+			raced=$((raced + 1))
+		fi
+	done
+	echo "# $raced of 200 rounds raced: the scan read the directory being swapped, then repaired" >&3
+	[ "$raced" -gt 0 ]
+}
+
+@test "pool-check: a user's flock on a VM directory does not make a leftover work in progress" {
+	vol_setup btrfs
+	vol-create -s 1M "$B"
+	echo i >"$B-import.img"
+	public_dir
+	# shellcheck disable=SC2016 # expanded by the inner shell
+	keeper setpriv --reuid=65534 --regid=65534 --clear-groups -- \
+		bash -c 'exec 9<"$1" && flock 9 && exec sleep 30' _ "$PUB/pool/appvms/vm1"
+	while flock -n "$VM" true; do sleep 0.05; done
+	run pool-check -q "$POOL"
+	[ "$status" -eq 1 ]
+	[ "$output" = "warning	$B-import.img	import-leftover	import left by an interrupted vol-import; pool-check --repair removes it" ]
+	run pool-check -q -w 0 --repair "$POOL"
+	[ "$status" -eq 0 ]
+	[ "$output" = "fixed	$B-import.img	import-leftover	removed" ]
 }
