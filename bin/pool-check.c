@@ -33,7 +33,7 @@ enum severity { SEVERITY_INFO, SEVERITY_WARNING, SEVERITY_ERROR };
 static const char *const severity_names[] = {"info", "warning", "error"};
 
 /* What --repair may do about a finding, and what it did. */
-enum repair { REPAIR_NONE, REPAIR_UNLINK };
+enum repair { REPAIR_NONE, REPAIR_UNLINK, REPAIR_RMDIR };
 enum fix {
 	FIX_NONE,  /* nothing: not repairable, not asked, or not possible */
 	FIX_WOULD, /* --repair -n: it would be removed */
@@ -135,6 +135,14 @@ static int finding_compare(const void *a, const void *b)
 	return order ? order : strcmp(x->code, y->code);
 }
 
+/* Where a directory lies in the pool, which says what belongs in it. */
+enum place {
+	PLACE_POOL,      /* POOL: appvms/ and vm-templates/ */
+	PLACE_VM_PARENT, /* POOL/appvms, POOL/vm-templates: VM directories */
+	PLACE_VM,        /* POOL/appvms/VM, POOL/vm-templates/VM: volumes */
+	PLACE_OTHER      /* any other directory looked at: volumes */
+};
+
 /* A volume's file (or, as NAME_OTHER, a subdirectory) of a directory:
  * where its name is in the directory's names, and the length of its
  * volume's base name, which the name begins with. */
@@ -152,6 +160,9 @@ struct entry {
  */
 struct scan {
 	const struct dir *dir;
+	const struct dir *parent; /* and dir's name in it */
+	const char *name;
+	enum place place;
 	int busy; /* a tool holds the lock: its files are work in progress */
 	int lock_fd, lock_error; /* the lock, or -1 and why not */
 	size_t first_finding;    /* the findings of this directory */
@@ -248,8 +259,8 @@ static int dir_read_lock(struct scan *scan)
 /*
  * Adds a finding about what may be a tool's work in progress: info if a
  * tool holds the directory's lock.  Else, with repair, --repair may
- * remove name (in the scan's names), which the scan saw as the inode
- * st.
+ * remove name (in the scan's names; the directory itself for
+ * REPAIR_RMDIR), which the scan saw as the inode st.
  */
 static void leftover_add(struct scan *scan, enum severity severity,
                          const char *path, const char *code,
@@ -471,24 +482,32 @@ static void directory_check(struct scan *scan)
 }
 
 /*
- * Removes the file of a finding if it still is the inode the scan
- * judged: its name may have been given to another file since.  The tools
- * replace a file by renaming another over it, never by writing it, so
- * the same inode is still what was found.  1 removed, 0 nothing to do,
- * -1 error.
+ * Removes the file or directory of a finding if it still is the inode
+ * the scan judged: its name may have been given to another file since.
+ * The tools replace a file by renaming another over it, never by writing
+ * it, so the same inode is still what was found.  1 removed, 0 nothing
+ * to do, -1 error.
  */
 static int repair_one(const struct scan *scan, const struct finding *f)
 {
-	const char *name = scan->names + f->name;
+	const struct dir *dir =
+	    f->repair == REPAIR_RMDIR ? scan->parent : scan->dir;
+	const char *name =
+	    f->repair == REPAIR_RMDIR ? scan->name : scan->names + f->name;
 	struct stat st;
+	int rc;
 
-	if (fstatat(scan->dir->fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+	if (fstatat(dir->fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
 		return errno == ENOENT ? 0 : -1;
 	if (st.st_dev != f->dev || st.st_ino != f->ino)
 		return 0;
-	if (durable_unlink(scan->dir, name) == 0)
+	/* Only an empty directory goes: a tool may have filled it since. */
+	rc = f->repair == REPAIR_RMDIR ? durable_rmdir(dir, name)
+	                               : durable_unlink(dir, name);
+	if (rc == 0)
 		return 1;
-	return errno == ENOENT ? 0 : -1;
+	return errno == ENOENT || errno == ENOTEMPTY || errno == EEXIST ? 0
+	                                                                : -1;
 }
 
 /*
@@ -542,11 +561,12 @@ static void repairs_run(struct scan *scan)
 	}
 }
 
-/* Reads the directory: volumes' files are kept, and subdirectories.
- * Returns the number of entries, or -1 (errno). */
+/* Reads the directory: volumes' files are reported where no volume
+ * belongs, else kept, as are subdirectories.  Returns the number of
+ * entries, or -1 (errno). */
 static long directory_read(struct scan *scan, int depth)
 {
-	char base[NAME_MAX + 1];
+	char path[PATH_MAX], message[PATH_MAX + 256], base[NAME_MAX + 1];
 	enum name_kind kind;
 	struct dirent *d;
 	struct stat st;
@@ -560,12 +580,23 @@ static long directory_read(struct scan *scan, int depth)
 			close(fd);
 		return -1;
 	}
+	snprintf(message, sizeof(message),
+	         "a volume's file where no volume belongs: volumes live in "
+	         "VM directories, %s/appvms/VM/ or %s/vm-templates/VM/; move "
+	         "it into one by hand",
+	         options.pool, options.pool);
 	for (errno = 0; (d = readdir(stream)) != NULL; errno = 0) {
 		if (strcmp(d->d_name, ".") == 0 || strcmp(d->d_name, "..") == 0)
 			continue;
 		count++;
 		kind = volume_name_split(d->d_name, base, NULL);
-		if (kind != NAME_OTHER)
+		if (kind != NAME_OTHER && (scan->place == PLACE_POOL ||
+		                           scan->place == PLACE_VM_PARENT))
+			finding_add(
+			    SEVERITY_WARNING,
+			    dir_join(scan->dir, d->d_name, path, sizeof(path)),
+			    "misplaced", message);
+		else if (kind != NAME_OTHER)
 			entry_keep(scan, d->d_name, strlen(base), kind);
 		/* Symlinked directories are not followed: a pool is one
 		 * tree. */
@@ -583,16 +614,31 @@ static long directory_read(struct scan *scan, int depth)
 	return err != 0 ? -1 : count;
 }
 
-/* Checks a directory, repairs it with --repair, then checks its
- * subdirectories. */
-static void directory_scan(const struct dir *dir, int depth)
+static enum place place_below(enum place place, const char *name)
+{
+	if (place == PLACE_POOL)
+		return strcmp(name, "appvms") == 0 ||
+		               strcmp(name, "vm-templates") == 0
+		           ? PLACE_VM_PARENT
+		           : PLACE_OTHER;
+	return place == PLACE_VM_PARENT ? PLACE_VM : PLACE_OTHER;
+}
+
+/* Checks a directory (dir, the entry name of parent; the pool: NULL),
+ * repairs it with --repair, then checks its subdirectories. */
+static void directory_scan(const struct dir *dir, const struct dir *parent,
+                           const char *name, enum place place, int depth)
 {
 	struct scan scan;
+	struct stat st;
 	long count;
 	size_t i;
 
 	memset(&scan, 0, sizeof(scan));
 	scan.dir = dir;
+	scan.parent = parent;
+	scan.name = name;
+	scan.place = place;
 	scan.first_finding = findings.count;
 	scan.busy = dir_read_lock(&scan);
 	count = directory_read(&scan, depth);
@@ -600,6 +646,13 @@ static void directory_scan(const struct dir *dir, int depth)
 		unreadable_add(dir->path, errno);
 	else
 		directory_check(&scan);
+	if (count == 0 && place == PLACE_VM && fstat(dir->fd, &st) == 0)
+		leftover_add(&scan, SEVERITY_INFO, dir->path,
+		             "empty-vm-directory",
+		             "an empty VM directory, as an interrupted "
+		             "vol-remove leaves it; pool-check --repair "
+		             "removes it",
+		             REPAIR_RMDIR, 0, &st);
 	repairs_run(&scan);
 	/* The view is taken: tools may go on. */
 	if (scan.lock_fd >= 0)
@@ -612,7 +665,8 @@ static void directory_scan(const struct dir *dir, int depth)
 		if (scan.entries[i].kind != NAME_OTHER)
 			continue;
 		if (dir_openat(&sub, dir, sub_name) == 0) {
-			directory_scan(&sub, depth + 1);
+			directory_scan(&sub, dir, sub_name,
+			               place_below(place, sub_name), depth + 1);
 			dir_close(&sub);
 		} else if (errno != ENOENT && errno != ENOTDIR &&
 		           errno != ELOOP) {
@@ -811,7 +865,7 @@ static int pool_check(int no_reflink_ok, int quiet)
 		            options.pool, "no-reflink", message);
 	}
 	if (probe != 0 || no_reflink_ok)
-		directory_scan(&pool, 0);
+		directory_scan(&pool, NULL, NULL, PLACE_POOL, 0);
 	if (files_in_use(dirty_ids, dirty_count, dirty_image_used, NULL) < 0) {
 		/* Without it a running VM's image would be called a crash
 		 * leftover, with advice to discard it. */

@@ -246,6 +246,7 @@ init_makes_pool() {
 
 @test "pool-check: -j is valid JSON for names with quotes, tabs and newlines" {
 	vol_setup btrfs
+	rmdir "$VM"
 	odd=$'q"u\\o\tt\ne'
 	mkdir -p "$POOL/appvms/$odd"
 	vol-create -s 1M "$POOL/appvms/$odd/private"
@@ -387,6 +388,47 @@ assert got == want, (got, want)
 	run --separate-stderr as_nobody pool-check -q "$PUB/pool"
 	[ "$status" -eq 0 ]
 	[[ "$output" == "info	$PUB/pool	reflink-probe-skipped	"* ]]
+}
+
+@test "pool-check: a volume's files directly in POOL, appvms/ or vm-templates/ are misplaced" {
+	vol_setup btrfs
+	vol-create -s 64K "$B"
+	mkdir "$POOL/vm-templates"
+	touch "$POOL/stray.img" "$POOL/appvms/work-dirty.img" "$POOL/appvms/x.img~tmp" \
+		"$POOL/vm-templates/root.img.1@2020-01-01T00:00:00Z" "$POOL/notes.txt"
+	run pool-check -q --repair "$POOL"
+	[ "$status" -eq 1 ]
+	[ "${#lines[@]}" -eq 4 ]
+	[ "${lines[0]}" = "warning	$POOL/appvms/work-dirty.img	misplaced	a volume's file where no volume belongs: volumes live in VM directories, $POOL/appvms/VM/ or $POOL/vm-templates/VM/; move it into one by hand" ]
+	[[ "${lines[1]}" == "warning	$POOL/appvms/x.img~tmp	misplaced	a volume's file where"* ]]
+	[[ "${lines[2]}" == "warning	$POOL/stray.img	misplaced	a volume's file where"* ]]
+	[[ "${lines[3]}" == "warning	$POOL/vm-templates/root.img.1@2020-01-01T00:00:00Z	misplaced	"* ]]
+	# Not repairable: a person decides where each belongs.
+	[ -f "$POOL/appvms/x.img~tmp" ] && [ -f "$POOL/appvms/work-dirty.img" ]
+}
+
+@test "pool-check: an empty VM directory is info; --repair removes it, only it, and not while locked" {
+	vol_setup btrfs
+	vol-create -s 64K "$B"
+	mkdir -p "$POOL/appvms/gone" "$POOL/vm-templates/t1" "$VM/sub" "$POOL/other/vm"
+	run pool-check -q "$POOL"
+	[ "$status" -eq 0 ]
+	[ "$output" = "info	$POOL/appvms/gone	empty-vm-directory	an empty VM directory, as an interrupted vol-remove leaves it; pool-check --repair removes it
+info	$POOL/vm-templates/t1	empty-vm-directory	an empty VM directory, as an interrupted vol-remove leaves it; pool-check --repair removes it" ]
+	run pool-check -q --repair -n "$POOL"
+	[ "${lines[0]}" = "would-fix	$POOL/appvms/gone	empty-vm-directory	would be removed" ]
+	[ -d "$POOL/appvms/gone" ]
+	hold_tool_lock "$POOL/vm-templates/t1"
+	run pool-check -q -w 0 --repair "$POOL"
+	[ "$status" -eq 0 ]
+	[ "$output" = "fixed	$POOL/appvms/gone	empty-vm-directory	removed
+info	$POOL/vm-templates/t1	empty-vm-directory	a tool is working in this directory now: its work in progress, not a leftover" ]
+	[ ! -e "$POOL/appvms/gone" ] && [ -d "$POOL/vm-templates/t1" ]
+	release_lock
+	run pool-check -q --repair "$POOL"
+	[ "$output" = "fixed	$POOL/vm-templates/t1	empty-vm-directory	removed" ]
+	# Deeper or elsewhere an empty directory is nobody's business.
+	[ -d "$VM/sub" ] && [ -d "$POOL/other/vm" ] && [ -d "$POOL/vm-templates" ]
 }
 
 # Whether the tools were built with the sanitizers, which need far more
