@@ -747,11 +747,11 @@ static int report(const struct dir *pool, int probe, int quiet)
 		if (f->fix == FIX_DONE)
 			line_print("fixed", f->path, f->code, "removed",
 			           &first);
-		else if (f->fix == FIX_WOULD) {
+		else if (f->fix == FIX_WOULD)
+			/* Not counted: the repair takes it away. */
 			line_print("would-fix", f->path, f->code,
 			           "would be removed", &first);
-			remaining++;
-		} else if (f->fix == FIX_NONE) {
+		else if (f->fix == FIX_NONE) {
 			line_print(severity_names[f->severity], f->path,
 			           f->code, f->message, &first);
 			remaining += f->severity != SEVERITY_INFO;

@@ -390,6 +390,37 @@ assert got == want, (got, want)
 	[[ "$output" == "info	$PUB/pool	reflink-probe-skipped	"* ]]
 }
 
+@test "pool-check: --repair -n exits 0 when the repair would leave the pool healthy, 1 when not" {
+	vol_setup btrfs
+	vol-create -s 1M "$B"
+	echo t >"$B.img~abc123"
+	echo i >"$B-import.img"
+	run pool-check -q --repair -n "$POOL"
+	[ "$status" -eq 0 ]
+	[ "$output" = "would-fix	$B-import.img	import-leftover	would be removed
+would-fix	$B.img~abc123	temp-leftover	would be removed" ]
+	echo m >"$B.img.x@2018-01-02T03:04:05Z"
+	run pool-check -q --repair -n "$POOL"
+	[ "$status" -eq 1 ]
+	[ -f "$B.img~abc123" ] && [ -f "$B-import.img" ]
+}
+
+@test "pool-check: the EXAMPLE --repair -n pool && --repair pool repairs a pool of leftovers" {
+	vol_setup btrfs
+	cd "$DIR"
+	vol-create -s 1M pool/appvms/vm1/private
+	echo t >pool/appvms/vm1/private.img~abc123
+	touch -d 2001-01-01 pool/appvms/vm1/private-precache.img
+	example=$(man_examples pool-check.1 | grep -e '--repair -n')
+	[ "$example" = "pool-check --repair -n pool && pool-check --repair pool" ]
+	run bash -ec "$example"
+	[ "$status" -eq 0 ]
+	[ "$(files_in pool/appvms/vm1)" = "private.img" ]
+	run pool-check -q pool
+	[ "$status" -eq 0 ]
+	[ -z "$output" ]
+}
+
 @test "pool-check: a volume's files directly in POOL, appvms/ or vm-templates/ are misplaced" {
 	vol_setup btrfs
 	vol-create -s 64K "$B"
@@ -416,6 +447,7 @@ assert got == want, (got, want)
 	[ "$output" = "info	$POOL/appvms/gone	empty-vm-directory	an empty VM directory, as an interrupted vol-remove leaves it; pool-check --repair removes it
 info	$POOL/vm-templates/t1	empty-vm-directory	an empty VM directory, as an interrupted vol-remove leaves it; pool-check --repair removes it" ]
 	run pool-check -q --repair -n "$POOL"
+	[ "$status" -eq 0 ]
 	[ "${lines[0]}" = "would-fix	$POOL/appvms/gone	empty-vm-directory	would be removed" ]
 	[ -d "$POOL/appvms/gone" ]
 	hold_tool_lock "$POOL/vm-templates/t1"
