@@ -19,8 +19,9 @@
 
 /* Volumes are looked for this deep below POOL (POOL/appvms/VM is 2). */
 #define SCAN_DEPTH 3
-/* Room for a volume's path. */
+/* A volume's path, and room for it shell-quoted (see shell_quote). */
 #define VOLUME_PATH_MAX (PATH_MAX + NAME_MAX + 16)
+#define QUOTED_MAX (4 * VOLUME_PATH_MAX + 5)
 
 static void usage(FILE *stream)
 {
@@ -300,7 +301,8 @@ static void unreadable_add(const char *path, int err)
  * What to do with a dirty image that no VM uses.  Only the caller knows a
  * volume's type; the files suggest it: without C, D is a volatile
  * volume's or one with snapshots disabled; a C linked elsewhere, with no
- * revision or precache, is most likely a snapshot volume's.
+ * revision or precache, is most likely a snapshot volume's.  The volume
+ * is shell-quoted, so that the command can be pasted as it is.
  */
 static const char *dirty_detached_message(const struct volume_files *v,
                                           const char *volume, char *message,
@@ -331,10 +333,11 @@ static const char *dirty_detached_message(const struct volume_files *v,
 static void volume_check(struct scan *scan, const struct volume_files *v)
 {
 	char volume[VOLUME_PATH_MAX], path[VOLUME_PATH_MAX + 16];
-	char message[2 * VOLUME_PATH_MAX + 256];
+	char quoted[QUOTED_MAX], message[2 * QUOTED_MAX + 256];
 	struct finding *finding;
 
 	dir_join(scan->dir, v->base, volume, sizeof(volume));
+	shell_quote(volume, quoted, sizeof(quoted));
 	if (v->has_clean || v->has_dirty)
 		totals.volumes++;
 	totals.revisions += v->revisions;
@@ -343,7 +346,7 @@ static void volume_check(struct scan *scan, const struct volume_files *v)
 		snprintf(path, sizeof(path), "%s-dirty.img", volume);
 		/* Whether a VM uses it is asked for all of them at once. */
 		finding = finding_add(SEVERITY_WARNING, path, "dirty-detached",
-		                      dirty_detached_message(v, volume, message,
+		                      dirty_detached_message(v, quoted, message,
 		                                             sizeof(message)));
 		dirty_ids = array_grow(dirty_ids, &dirty_capacity, dirty_count,
 		                       sizeof(*dirty_ids));
@@ -352,23 +355,27 @@ static void volume_check(struct scan *scan, const struct volume_files *v)
 		finding->dirty = dirty_count;
 	}
 	if (!v->has_clean && (v->revisions > 0 || v->has_precache)) {
+		char precache[VOLUME_PATH_MAX + 16], from[QUOTED_MAX];
+
+		snprintf(precache, sizeof(precache), "%s-precache.img", volume);
+		shell_quote(precache, from, sizeof(from));
 		if (v->has_dirty)
 			snprintf(message, sizeof(message),
 			         "missing, while the dirty image and %s "
 			         "remain; make the dirty image clean: "
 			         "vol-commit %s",
 			         v->revisions ? "revisions" : "a precache",
-			         volume);
+			         quoted);
 		else if (v->revisions > 0)
 			snprintf(message, sizeof(message),
 			         "missing, while revisions remain; make the "
 			         "latest one clean: vol-revert %s",
-			         volume);
+			         quoted);
 		else
 			snprintf(message, sizeof(message),
 			         "missing, while a precache remains; make it "
-			         "clean: vol-commit --from %s-precache.img %s",
-			         volume, volume);
+			         "clean: vol-commit --from %s %s",
+			         from, quoted);
 		snprintf(path, sizeof(path), "%s.img", volume);
 		leftover_add(scan, SEVERITY_ERROR, path, "clean-missing",
 		             message, REPAIR_NONE, 0, NULL);

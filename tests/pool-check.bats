@@ -421,6 +421,54 @@ would-fix	$B.img~abc123	temp-leftover	would be removed" ]
 	[ -z "$output" ]
 }
 
+# The commands that the messages of pool-check -j (on standard input)
+# suggest for the volumes: "vol-commit WORD" and "vol-discard WORD", WORD
+# a word of sh.
+suggested_commands() {
+	python3 -c '
+import json, re, sys
+word = r"(?:\x27[^\x27]*\x27|\\\x27|[^\s,;\x27\\])+"
+for f in json.load(sys.stdin)["findings"]:
+    for m in re.finditer(r"vol-(?:commit|discard) " + word, f["message"]):
+        print(m.group(0))
+'
+}
+
+@test "pool-check: the commands it suggests are quoted for sh, whatever the volume's name" {
+	vol_setup btrfs
+	cd "$DIR"
+	# shellcheck disable=SC2016 # a name that sh must not expand
+	names=("a b" "q'uo\"te" '$(touch pwned) $HOME' 'semi;colon&' 'star*?' '-dash')
+	for name in "${names[@]}"; do
+		vol-create -s 64K "$VM/$name"
+		printf 'DATA %s' "$name" | dd of="$(vol-start "$VM/$name")" conv=notrunc status=none
+	done
+	run pool-check -q -j "$POOL"
+	[ "$status" -eq 1 ]
+	mapfile -t commands < <(printf '%s\n' "$output" | suggested_commands | grep '^vol-commit')
+	[ "${#commands[@]}" -eq "${#names[@]}" ]
+	for command in "${commands[@]}"; do
+		sh -c "$command"
+	done
+	for name in "${names[@]}"; do
+		[ ! -e "$VM/$name-dirty.img" ]
+		[ "$(head -c $((5 + ${#name})) "$VM/$name.img")" = "DATA $name" ]
+	done
+	[ "$(find "$DIR" -name pwned)" = "" ]
+	run pool-check -q "$POOL"
+	[ "$status" -eq 0 ]
+	# A POOL that begins with "-" gets "./", or it would be an option.
+	mkdir -p -- -pool/appvms/vm1
+	vol-create -s 64K -- -pool/appvms/vm1/private
+	vol-start -- -pool/appvms/vm1/private >/dev/null
+	run pool-check -q -j -- -pool
+	[ "$status" -eq 1 ]
+	[ "$(printf '%s\n' "$output" | suggested_commands)" = "vol-commit ./-pool/appvms/vm1/private
+vol-discard ./-pool/appvms/vm1/private" ]
+	sh -c "vol-discard ./-pool/appvms/vm1/private"
+	[ ! -e -pool/appvms/vm1/private-dirty.img ]
+}
+
 @test "pool-check: a volume's files directly in POOL, appvms/ or vm-templates/ are misplaced" {
 	vol_setup btrfs
 	vol-create -s 64K "$B"
