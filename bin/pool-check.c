@@ -75,8 +75,9 @@ static struct {
 	const char *pool;
 } options;
 
-/* The status of the first repair that failed, or 0. */
-static int repair_status;
+/* The exit status of the first failure that did not stop the check (a
+ * lock, a repair, the disk under the probe), or 0. */
+static int run_status;
 
 /*
  * A finding left out for want of memory would make the report wrong (a
@@ -101,6 +102,15 @@ static void *array_grow(void *items, size_t *capacity, size_t count,
 		memory_fail();
 	*capacity = grown;
 	return items;
+}
+
+/* Reports a failure that does not stop the check: the others are still
+ * worth reporting, and the run exits with the first one's status. */
+static void failure(int err, const char *path, const char *what)
+{
+	log_errc(err, "%s: %s", path, what);
+	if (run_status == 0)
+		run_status = exit_status_for_errno(err);
 }
 
 static char *string_copy(const char *text)
@@ -164,9 +174,9 @@ struct scan {
 	const struct dir *parent; /* and dir's name in it */
 	const char *name;
 	enum place place;
-	int busy; /* a tool holds the lock: its files are work in progress */
-	int lock_fd, lock_error; /* the lock, or -1 and why not */
-	size_t first_finding;    /* the findings of this directory */
+	int busy;    /* a tool holds the lock: its files are work in progress */
+	int lock_fd; /* the lock, or -1 */
+	size_t first_finding; /* the findings of this directory */
 	char *names;
 	size_t names_length, names_capacity;
 	struct entry *entries;
@@ -243,18 +253,18 @@ static int precache_stale(const struct stat *precache, const struct stat *clean)
  * changes it while it is read, for a view in which its files agree with
  * each other.  Returns 1 if a tool is at work there (then it is read
  * anyway, and what may be that tool's work in progress is reported as
- * info), 0 if the lock is held.
+ * info), 0 if the lock is held.  A lock that cannot be taken at all is
+ * a failure of the run, though the directory is still read.
  */
 static int dir_read_lock(struct scan *scan)
 {
 	scan->lock_fd = lock_open(scan->dir);
-	if (scan->lock_fd < 0) {
-		scan->lock_error = errno;
+	if (scan->lock_fd >= 0 && flock(scan->lock_fd, LOCK_SH | LOCK_NB) == 0)
 		return 0;
-	}
-	if (flock(scan->lock_fd, LOCK_SH | LOCK_NB) == 0)
-		return 0;
-	return errno == EWOULDBLOCK;
+	if (scan->lock_fd >= 0 && errno == EWOULDBLOCK)
+		return 1;
+	failure(errno, scan->dir->path, "lock");
+	return 0;
 }
 
 /*
@@ -527,44 +537,33 @@ static void repairs_run(struct scan *scan)
 {
 	struct finding *f;
 	size_t i = scan->first_finding;
+	int rc;
 
 	while (i < findings.count && findings.items[i].repair == REPAIR_NONE)
 		i++;
-	if (i == findings.count || options.dry_run)
+	/* Without the lock (reported by the scan) nothing is repaired. */
+	if (i == findings.count || options.dry_run || scan->lock_fd < 0)
 		return;
-	if (scan->lock_fd < 0)
-		errno = scan->lock_error;
 	/* Converting the shared lock lets a tool in between: each file is
 	 * checked again once the lock is held. */
-	if (scan->lock_fd < 0 ||
-	    lock_wait(scan->lock_fd, LOCK_EX, options.wait_seconds) != 0) {
-		if (scan->lock_fd >= 0 && errno == EWOULDBLOCK) {
+	if (lock_wait(scan->lock_fd, LOCK_EX, options.wait_seconds) != 0) {
+		if (errno == EWOULDBLOCK)
 			log_warnx("%s: still locked after %d seconds: not "
 			          "repaired",
 			          scan->dir->path, options.wait_seconds);
-			return;
-		}
-		log_errc(errno, "%s: lock", scan->dir->path);
-		repair_status = repair_status ? repair_status
-		                              : exit_status_for_errno(errno);
+		else
+			failure(errno, scan->dir->path, "lock");
 		return;
 	}
 	for (i = scan->first_finding; i < findings.count; i++) {
 		f = &findings.items[i];
 		if (f->repair == REPAIR_NONE)
 			continue;
-		switch (repair_one(scan, f)) {
-		case 1:
-			f->fix = FIX_DONE;
-			break;
-		case 0:
-			f->fix = FIX_MOOT;
-			break;
-		default:
-			log_errc(errno, "%s", f->path);
-			if (repair_status == 0)
-				repair_status = exit_status_for_errno(errno);
-		}
+		rc = repair_one(scan, f);
+		if (rc < 0)
+			failure(errno, f->path, "cannot remove");
+		else
+			f->fix = rc ? FIX_DONE : FIX_MOOT;
 	}
 }
 
@@ -853,15 +852,21 @@ static int pool_check(int no_reflink_ok, int quiet)
 	if (status != 0)
 		return status;
 	if (probe < 0) {
+		int err = errno;
+
 		/* A pool this user may not write, on a read-only or full
 		 * filesystem, can still be checked. */
 		snprintf(message, sizeof(message),
 		         "the reflink probe could not run (%s): whether the "
 		         "filesystem can clone is not known; the files were "
 		         "checked all the same",
-		         strerror(errno));
+		         strerror(err));
 		finding_add(SEVERITY_INFO, options.pool,
 		            "reflink-probe-skipped", message);
+		/* Any other error is the disk's, and fails the run. */
+		if (err != EACCES && err != EPERM && err != EROFS &&
+		    err != ENOSPC && err != EDQUOT)
+			failure(err, options.pool, "reflink probe");
 	} else if (probe == 0) {
 		snprintf(message, sizeof(message),
 		         "the filesystem (%s) cannot reflink: every start and "
@@ -888,7 +893,7 @@ static int pool_check(int no_reflink_ok, int quiet)
 	}
 	if (probe == 0 && !no_reflink_ok)
 		return EX_UNAVAILABLE;
-	return repair_status ? repair_status : status;
+	return run_status ? run_status : status;
 }
 
 int main(int argc, char *argv[])

@@ -619,6 +619,25 @@ with open(sys.argv[1] + "/swaps", "ab", buffering=0) as swaps:
 	[ "$raced" -gt 0 ]
 }
 
+@test "pool-check: a lock it cannot take fails the run, after the check, and repairs nothing" {
+	vol_setup btrfs
+	vol-create -s 1M "$B"
+	echo i >"$B-import.img"
+	# In a mount namespace of its own, root's lock directory is one that
+	# anyone may write, which lock_open refuses.
+	[ -d /run/file-reflink ] || mkdir -m 700 /run/file-reflink
+	for repair in "" --repair; do
+		# shellcheck disable=SC2016 # expanded by the inner shell
+		run --separate-stderr unshare -m -- sh -c 'mount -t tmpfs -o mode=777 tmpfs /run/file-reflink &&
+			exec pool-check -q $2 "$1"' _ "$POOL" "$repair"
+		[ "$status" -eq 77 ]
+		[ "$output" = "warning	$B-import.img	import-leftover	import left by an interrupted vol-import; pool-check --repair removes it" ]
+		# shellcheck disable=SC2154 # set by run --separate-stderr
+		[[ "$stderr" == *"pool-check: $VM: lock: Operation not permitted"* ]]
+		[ -f "$B-import.img" ]
+	done
+}
+
 @test "pool-check: a user's flock on a VM directory does not make a leftover work in progress" {
 	vol_setup btrfs
 	vol-create -s 1M "$B"
