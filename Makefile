@@ -27,6 +27,7 @@ MAN7 = $(wildcard man/*.7)
 LIB = lib/libreflink.a
 LIB_OBJECTS = lib/compare.o lib/copy.o lib/durable.o lib/extent.o lib/lock.o \
 	lib/log.o lib/loop.o lib/progress.o lib/revision.o lib/tool.o lib/volume.o
+LIB_OBJECTS += lib/filesystem.o lib/output.o
 SHELL_FILES = .ci/run tests/run $(wildcard tests/*.bash tests/*.bats tests/*.sh \
 	tests/demo tests/hooks/* tests/guest/* tests/fuzz/run tests/bench/run tests/bench/*.sh)
 

@@ -7,13 +7,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <linux/fs.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/ioctl.h>
-#include <sys/statfs.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
@@ -21,6 +19,9 @@
 
 /* Volumes are looked for this deep below POOL (POOL/appvms/VM is 2). */
 #define SCAN_DEPTH 3
+/* A volume's path, and room for it shell-quoted (see shell_quote). */
+#define VOLUME_PATH_MAX (PATH_MAX + NAME_MAX + 16)
+#define QUOTED_MAX (4 * VOLUME_PATH_MAX + 5)
 
 static void usage(FILE *stream)
 {
@@ -32,15 +33,28 @@ enum severity { SEVERITY_INFO, SEVERITY_WARNING, SEVERITY_ERROR };
 
 static const char *const severity_names[] = {"info", "warning", "error"};
 
+/* What --repair may do about a finding, and what it did. */
+enum repair { REPAIR_NONE, REPAIR_UNLINK, REPAIR_RMDIR };
+enum fix {
+	FIX_NONE,  /* nothing: not repairable, not asked, or not possible */
+	FIX_WOULD, /* --repair -n: it would be removed */
+	FIX_DONE,  /* removed */
+	FIX_MOOT   /* gone meanwhile, or no longer a problem: not shown */
+};
+
 struct finding {
 	enum severity severity;
-	char *path;
 	const char *code;
+	char *path;
 	char *message;
-	int repairable; /* --repair may remove path */
-	char *dir_path; /* for a repair: the VM directory */
-	char *name;     /* and the file's name in it */
-	char *base;     /* and the volume's base name */
+	size_t dirty; /* a dirty image: 1 + its index in dirty_ids */
+	enum repair repair;
+	enum fix fix;
+	/* For a repair: the file's name in its directory's names (valid
+	 * while that directory is scanned), and the inode the scan saw. */
+	size_t name;
+	dev_t dev;
+	ino_t ino;
 };
 
 static struct {
@@ -48,77 +62,80 @@ static struct {
 	size_t count, capacity;
 } findings;
 
+/* The dirty images found, for one files_in_use() at the end. */
+static struct file_id *dirty_ids;
+static size_t dirty_count, dirty_capacity;
+
 static struct {
 	size_t volumes, revisions, dirty;
 } totals;
 
-/* Files that something has open or that back a loop device. */
-struct open_file {
-	dev_t dev;
-	ino_t ino;
-	char holder[300];
-};
-
 static struct {
-	struct open_file *items;
-	size_t count, capacity;
-	int loaded;
-} open_files;
+	int json, repair, dry_run, wait_seconds;
+	const char *pool;
+} options;
 
-static int json;
+/* The exit status of the first failure that did not stop the check (a
+ * lock, a repair, the disk under the probe), or 0. */
+static int run_status;
+
+/*
+ * A finding left out for want of memory would make the report wrong (a
+ * running VM's image called a leftover, say): the run fails instead.
+ */
+static void memory_fail(void)
+{
+	log_errc(ENOMEM, "cannot check the pool");
+	exit(EX_SOFTWARE);
+}
+
+/* Returns items with room for one more than count (of *capacity). */
+static void *array_grow(void *items, size_t *capacity, size_t count,
+                        size_t size)
+{
+	size_t grown = *capacity ? 2 * *capacity : 32;
+
+	if (count < *capacity)
+		return items;
+	if (grown > SIZE_MAX / size ||
+	    (items = realloc(items, grown * size)) == NULL)
+		memory_fail();
+	*capacity = grown;
+	return items;
+}
+
+/* Reports a failure that does not stop the check: the others are still
+ * worth reporting, and the run exits with the first one's status. */
+static void failure(int err, const char *path, const char *what)
+{
+	log_errc(err, "%s: %s", path, what);
+	if (run_status == 0)
+		run_status = exit_status_for_errno(err);
+}
 
 static char *string_copy(const char *text)
 {
 	char *copy = strdup(text);
 
-	if (copy == NULL) {
-		log_errc(errno, "memory");
-		exit(EX_SOFTWARE);
-	}
+	if (copy == NULL)
+		memory_fail();
 	return copy;
 }
 
-static void finding_add(enum severity severity, const char *path,
-                        const char *code, const char *message)
+static struct finding *finding_add(enum severity severity, const char *path,
+                                   const char *code, const char *message)
 {
 	struct finding *finding;
 
-	if (findings.count == findings.capacity) {
-		size_t grown = findings.capacity ? 2 * findings.capacity : 32;
-		struct finding *bigger =
-		    realloc(findings.items, grown * sizeof(*findings.items));
-
-		if (bigger == NULL) {
-			log_errc(errno, "memory");
-			exit(EX_SOFTWARE);
-		}
-		findings.items = bigger;
-		findings.capacity = grown;
-	}
+	findings.items = array_grow(findings.items, &findings.capacity,
+	                            findings.count, sizeof(*findings.items));
 	finding = &findings.items[findings.count++];
 	memset(finding, 0, sizeof(*finding));
 	finding->severity = severity;
-	finding->path = string_copy(path);
 	finding->code = code;
+	finding->path = string_copy(path);
 	finding->message = string_copy(message);
-}
-
-/* As finding_add, for a file --repair may remove. */
-static void finding_add_repairable(enum severity severity,
-                                   const struct dir *dir, const char *name,
-                                   const char *base, const char *code,
-                                   const char *message)
-{
-	char path[PATH_MAX];
-	struct finding *finding;
-
-	finding_add(severity, dir_join(dir, name, path, sizeof(path)), code,
-	            message);
-	finding = &findings.items[findings.count - 1];
-	finding->repairable = 1;
-	finding->dir_path = string_copy(dir->path);
-	finding->name = string_copy(name);
-	finding->base = string_copy(base);
+	return finding;
 }
 
 static int finding_compare(const void *a, const void *b)
@@ -129,201 +146,82 @@ static int finding_compare(const void *a, const void *b)
 	return order ? order : strcmp(x->code, y->code);
 }
 
-static void open_file_add(const struct stat *st, const char *holder)
-{
-	struct open_file *file;
+/* Where a directory lies in the pool, which says what belongs in it. */
+enum place {
+	PLACE_POOL,      /* POOL: appvms/ and vm-templates/ */
+	PLACE_VM_PARENT, /* POOL/appvms, POOL/vm-templates: VM directories */
+	PLACE_VM,        /* POOL/appvms/VM, POOL/vm-templates/VM: volumes */
+	PLACE_OTHER      /* any other directory looked at: volumes */
+};
 
-	if (open_files.count == open_files.capacity) {
-		size_t grown =
-		    open_files.capacity ? 2 * open_files.capacity : 64;
-		struct open_file *bigger = realloc(
-		    open_files.items, grown * sizeof(*open_files.items));
-
-		if (bigger == NULL)
-			return;
-		open_files.items = bigger;
-		open_files.capacity = grown;
-	}
-	file = &open_files.items[open_files.count++];
-	file->dev = st->st_dev;
-	file->ino = st->st_ino;
-	snprintf(file->holder, sizeof(file->holder), "%s", holder);
-}
-
-static int loop_backing_add(const char *device, const struct file_id *id,
-                            void *unused)
-{
-	struct stat st;
-
-	(void)unused;
-	st.st_dev = id->dev;
-	st.st_ino = id->ino;
-	open_file_add(&st, device);
-	return 0;
-}
+/* A volume's file (or, as NAME_OTHER, a subdirectory) of a directory:
+ * where its name is in the directory's names, and the length of its
+ * volume's base name, which the name begins with. */
+struct entry {
+	size_t name;
+	unsigned short base_length;
+	unsigned char kind; /* enum name_kind */
+};
 
 /*
- * Learns, once, which files back a loop device (/sys/block/loopN) and
- * which are open in a process (/proc/PID/fd): a dirty image among them
- * belongs to a running VM, whether it runs on a loop device (Xen) or
- * opens the file itself (QEMU).
+ * One directory being read.  Only the names of volumes' files and of
+ * subdirectories are kept, packed one after the other, not whole
+ * directory entries: 300,000 revisions in one directory cost some 20 MiB
+ * of memory, not 200.
  */
-static void open_files_load(void)
-{
-	char path[PATH_MAX], holder[300];
-	struct dirent *entry, *fd_entry;
-	struct stat st;
-	DIR *dir, *fds;
-
-	if (open_files.loaded)
-		return;
-	open_files.loaded = 1;
-	loop_devices_each(loop_backing_add, NULL);
-	dir = opendir("/proc");
-	while (dir != NULL && (entry = readdir(dir)) != NULL) {
-		if (entry->d_name[0] < '1' || entry->d_name[0] > '9' ||
-		    strcmp(entry->d_name, "self") == 0)
-			continue;
-		snprintf(path, sizeof(path), "/proc/%s/fd", entry->d_name);
-		fds = opendir(path);
-		if (fds == NULL)
-			continue;
-		snprintf(holder, sizeof(holder), "process %s", entry->d_name);
-		while ((fd_entry = readdir(fds)) != NULL) {
-			if (fd_entry->d_name[0] == '.')
-				continue;
-			if (fstatat(dirfd(fds), fd_entry->d_name, &st, 0) ==
-			        0 &&
-			    S_ISREG(st.st_mode))
-				open_file_add(&st, holder);
-		}
-		closedir(fds);
-	}
-	if (dir != NULL)
-		closedir(dir);
-}
-
-/* Who holds the file open, or NULL. */
-static const char *open_file_holder(const struct stat *st)
-{
-	size_t i;
-
-	open_files_load();
-	for (i = 0; i < open_files.count; i++)
-		if (open_files.items[i].dev == st->st_dev &&
-		    open_files.items[i].ino == st->st_ino)
-			return open_files.items[i].holder;
-	return NULL;
-}
-
-/* The name of the filesystem type, for messages. */
-static const char *filesystem_name(int fd, char *buf, size_t length)
-{
-	static const struct {
-		unsigned long magic;
-		const char *name;
-	} names[] = {{0x9123683e, "btrfs"},
-	             {0x58465342, "xfs"},
-	             {0xef53, "ext2/ext3/ext4"},
-	             {0x01021994, "tmpfs"},
-	             {0x6969, "nfs"},
-	             {0x794c7630, "overlayfs"},
-	             {0x2fc12fc1, "zfs"},
-	             {0xf2f52010, "f2fs"},
-	             {0xca451a4e, "bcachefs"},
-	             {0x4d44, "vfat"}};
-	struct statfs st;
-	size_t i;
-
-	if (fstatfs(fd, &st) != 0)
-		return "unknown";
-	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if ((unsigned long)st.f_type == names[i].magic)
-			return names[i].name;
-	snprintf(buf, length, "type 0x%lx", (unsigned long)st.f_type);
-	return buf;
-}
-
-/* Opens an anonymous file in dir: O_TMPFILE, else a name removed at once. */
-static int probe_file_open(const struct dir *dir)
-{
-	struct temp_file temp;
-	int fd;
-
-	fd = openat(dir->fd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-	if (fd >= 0 ||
-	    (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL))
-		return fd;
-	if (temp_create(&temp, dir, ".pool-check-probe") != 0)
-		return -1;
-	unlinkat(dir->fd, temp.name, 0);
-	return temp.fd;
-}
-
-/*
- * Proves with a real clone that dir's filesystem can reflink: a few bytes
- * written and flushed to one anonymous file are cloned into another and
- * read back.  1 yes, 0 the filesystem cannot, -1 error (errno).
- */
-static int reflink_probe(const struct dir *dir)
-{
-	static const char probe[] = "file-reflink probe\n";
-	char back[sizeof(probe)];
-	int src, dst, rc = -1;
-
-	src = probe_file_open(dir);
-	if (src < 0)
-		return -1;
-	dst = probe_file_open(dir);
-	if (dst < 0) {
-		close(src);
-		return -1;
-	}
-	/* An empty or unflushed source proves nothing: some filesystems
-	 * accept a clone of nothing. */
-	if (write(src, probe, sizeof(probe) - 1) !=
-	        (ssize_t)sizeof(probe) - 1 ||
-	    fsync(src) != 0)
-		goto out;
-	if (ioctl(dst, FICLONE, src) != 0) {
-		rc = clone_unsupported(errno) ? 0 : -1;
-		goto out;
-	}
-	if (pread(dst, back, sizeof(probe) - 1, 0) !=
-	        (ssize_t)sizeof(probe) - 1 ||
-	    memcmp(back, probe, sizeof(probe) - 1) != 0) {
-		errno = EIO;
-		goto out;
-	}
-	rc = 1;
-out:
-	close(src);
-	close(dst);
-	return rc;
-}
+struct scan {
+	const struct dir *dir;
+	const struct dir *parent; /* and dir's name in it */
+	const char *name;
+	enum place place;
+	int busy;    /* a tool holds the lock: its files are work in progress */
+	int lock_fd; /* the lock, or -1 */
+	size_t first_finding; /* the findings of this directory */
+	char *names;
+	size_t names_length, names_capacity;
+	struct entry *entries;
+	size_t count, capacity;
+};
 
 /* Everything found in one directory about one volume. */
 struct volume_files {
 	char base[NAME_MAX + 1];
 	struct stat clean, dirty, precache;
-	int has_clean, has_dirty, has_precache, has_import;
+	int has_clean, has_dirty, has_precache;
+	size_t precache_name; /* in names */
 	size_t revisions;
 };
 
-/* A name in a directory that belongs to a volume. */
-struct entry {
-	char base[NAME_MAX + 1];
-	char name[NAME_MAX + 1];
-	enum name_kind kind;
-	struct stat st;
-	int stat_ok;
-};
+/* Keeps name as an entry of the scan. */
+static void entry_keep(struct scan *scan, const char *name, size_t base_length,
+                       enum name_kind kind)
+{
+	size_t length = strlen(name) + 1;
+	struct entry *entry;
 
-static int entry_compare(const void *a, const void *b)
+	while (scan->names_capacity - scan->names_length < length)
+		scan->names = array_grow(scan->names, &scan->names_capacity,
+		                         scan->names_capacity, 1);
+	scan->entries = array_grow(scan->entries, &scan->capacity, scan->count,
+	                           sizeof(*scan->entries));
+	entry = &scan->entries[scan->count++];
+	entry->name = scan->names_length;
+	entry->base_length = (unsigned short)base_length;
+	entry->kind = (unsigned char)kind;
+	memcpy(scan->names + scan->names_length, name, length);
+	scan->names_length += length;
+}
+
+/* Orders entries by volume, subdirectories (no volume) first. */
+static int entry_compare(const void *a, const void *b, void *names)
 {
 	const struct entry *x = a, *y = b;
+	size_t length =
+	    x->base_length < y->base_length ? x->base_length : y->base_length;
+	int order =
+	    memcmp((char *)names + x->name, (char *)names + y->name, length);
 
-	return strcmp(x->base, y->base);
+	return order ? order : x->base_length - y->base_length;
 }
 
 static const char *file_kind(mode_t mode)
@@ -341,31 +239,80 @@ static const char *file_kind(mode_t mode)
 	return "not a regular file";
 }
 
+/* A precache that is not an unwritten copy of C, or C itself. */
+static int precache_stale(const struct stat *precache, const struct stat *clean)
+{
+	return precache->st_ino == clean->st_ino ||
+	       precache->st_size != clean->st_size ||
+	       precache->st_mtim.tv_sec != clean->st_mtim.tv_sec ||
+	       precache->st_mtim.tv_nsec != clean->st_mtim.tv_nsec;
+}
+
 /*
  * Takes a shared lock of the directory without waiting, so that no tool
  * changes it while it is read, for a view in which its files agree with
  * each other.  Returns 1 if a tool is at work there (then it is read
  * anyway, and what may be that tool's work in progress is reported as
- * info), 0 if the lock is held.
+ * info), 0 if the lock is held.  A lock that cannot be taken at all is
+ * a failure of the run, though the directory is still read.
  */
-static int dir_read_lock(const struct dir *dir, int *lock_fd)
+static int dir_read_lock(struct scan *scan)
 {
-	*lock_fd = lock_open(dir);
-	if (*lock_fd < 0)
+	scan->lock_fd = lock_open(scan->dir);
+	if (scan->lock_fd >= 0 && flock(scan->lock_fd, LOCK_SH | LOCK_NB) == 0)
 		return 0;
-	if (flock(*lock_fd, LOCK_SH | LOCK_NB) == 0)
-		return 0;
-	return errno == EWOULDBLOCK;
+	if (scan->lock_fd >= 0 && errno == EWOULDBLOCK)
+		return 1;
+	failure(errno, scan->dir->path, "lock");
+	return 0;
 }
 
-static const char busy_message[] = "a tool is working in this directory "
-                                   "now: its work in progress, not a leftover";
+/*
+ * Adds a finding about what may be a tool's work in progress: info if a
+ * tool holds the directory's lock.  Else, with repair, --repair may
+ * remove name (in the scan's names; the directory itself for
+ * REPAIR_RMDIR), which the scan saw as the inode st.
+ */
+static void leftover_add(struct scan *scan, enum severity severity,
+                         const char *path, const char *code,
+                         const char *message, enum repair repair, size_t name,
+                         const struct stat *st)
+{
+	struct finding *finding;
+
+	if (scan->busy) {
+		finding_add(SEVERITY_INFO, path, code,
+		            "a tool is working in this directory now: its work "
+		            "in progress, not a leftover");
+		return;
+	}
+	finding = finding_add(severity, path, code, message);
+	if (!options.repair || repair == REPAIR_NONE)
+		return;
+	finding->repair = repair;
+	finding->fix = options.dry_run ? FIX_WOULD : FIX_NONE;
+	finding->name = name;
+	finding->dev = st->st_dev;
+	finding->ino = st->st_ino;
+}
+
+static void unreadable_add(const char *path, int err)
+{
+	char message[256];
+
+	snprintf(message, sizeof(message),
+	         "cannot be read (%s): what it holds is not checked; run "
+	         "pool-check as a user who may read it",
+	         strerror(err));
+	finding_add(SEVERITY_ERROR, path, "unreadable", message);
+}
 
 /*
  * What to do with a dirty image that no VM uses.  Only the caller knows a
  * volume's type; the files suggest it: without C, D is a volatile
  * volume's or one with snapshots disabled; a C linked elsewhere, with no
- * revision or precache, is most likely a snapshot volume's.
+ * revision or precache, is most likely a snapshot volume's.  The volume
+ * is shell-quoted, so that the command can be pasted as it is.
  */
 static const char *dirty_detached_message(const struct volume_files *v,
                                           const char *volume, char *message,
@@ -393,101 +340,122 @@ static const char *dirty_detached_message(const struct volume_files *v,
 }
 
 /* Reports the findings of one volume of a directory. */
-static void volume_check(const struct dir *dir, const struct volume_files *v,
-                         int busy)
+static void volume_check(struct scan *scan, const struct volume_files *v)
 {
-	char volume[PATH_MAX], path[PATH_MAX + 32], message[3 * PATH_MAX];
-	const char *holder;
+	char volume[VOLUME_PATH_MAX], path[VOLUME_PATH_MAX + 16];
+	char quoted[QUOTED_MAX], message[2 * QUOTED_MAX + 256];
+	struct finding *finding;
 
-	dir_join(dir, v->base, volume, sizeof(volume));
+	dir_join(scan->dir, v->base, volume, sizeof(volume));
+	shell_quote(volume, quoted, sizeof(quoted));
 	if (v->has_clean || v->has_dirty)
 		totals.volumes++;
 	totals.revisions += v->revisions;
 	if (v->has_dirty) {
 		totals.dirty++;
 		snprintf(path, sizeof(path), "%s-dirty.img", volume);
-		holder = open_file_holder(&v->dirty);
-		if (holder != NULL) {
-			snprintf(message, sizeof(message),
-			         "a VM is running on it (used by %s)", holder);
-			finding_add(SEVERITY_INFO, path, "dirty-attached",
-			            message);
-		} else {
-			finding_add(SEVERITY_WARNING, path, "dirty-detached",
-			            dirty_detached_message(v, volume, message,
-			                                   sizeof(message)));
-		}
+		/* Whether a VM uses it is asked for all of them at once. */
+		finding = finding_add(SEVERITY_WARNING, path, "dirty-detached",
+		                      dirty_detached_message(v, quoted, message,
+		                                             sizeof(message)));
+		dirty_ids = array_grow(dirty_ids, &dirty_capacity, dirty_count,
+		                       sizeof(*dirty_ids));
+		dirty_ids[dirty_count].dev = v->dirty.st_dev;
+		dirty_ids[dirty_count++].ino = v->dirty.st_ino;
+		finding->dirty = dirty_count;
 	}
 	if (!v->has_clean && (v->revisions > 0 || v->has_precache)) {
-		snprintf(path, sizeof(path), "%s.img", volume);
+		char precache[VOLUME_PATH_MAX + 16], from[QUOTED_MAX];
+
+		snprintf(precache, sizeof(precache), "%s-precache.img", volume);
+		shell_quote(precache, from, sizeof(from));
 		if (v->has_dirty)
 			snprintf(message, sizeof(message),
 			         "missing, while the dirty image and %s "
 			         "remain; make the dirty image clean: "
 			         "vol-commit %s",
 			         v->revisions ? "revisions" : "a precache",
-			         volume);
+			         quoted);
 		else if (v->revisions > 0)
 			snprintf(message, sizeof(message),
 			         "missing, while revisions remain; make the "
 			         "latest one clean: vol-revert %s",
-			         volume);
+			         quoted);
 		else
 			snprintf(message, sizeof(message),
 			         "missing, while a precache remains; make it "
-			         "clean: vol-commit --from %s-precache.img %s",
-			         volume, volume);
-		finding_add(busy ? SEVERITY_INFO : SEVERITY_ERROR, path,
-		            "clean-missing", busy ? busy_message : message);
+			         "clean: vol-commit --from %s %s",
+			         from, quoted);
+		snprintf(path, sizeof(path), "%s.img", volume);
+		leftover_add(scan, SEVERITY_ERROR, path, "clean-missing",
+		             message, REPAIR_NONE, 0, NULL);
 	}
 	if (v->has_clean && v->has_precache &&
-	    (v->precache.st_ino == v->clean.st_ino ||
-	     v->precache.st_size != v->clean.st_size ||
-	     v->precache.st_mtim.tv_sec != v->clean.st_mtim.tv_sec ||
-	     v->precache.st_mtim.tv_nsec != v->clean.st_mtim.tv_nsec)) {
-		char name[NAME_MAX + 32];
-
-		snprintf(name, sizeof(name), "%s-precache.img", v->base);
+	    precache_stale(&v->precache, &v->clean)) {
+		dir_join(scan->dir, scan->names + v->precache_name, path,
+		         sizeof(path));
 		snprintf(message, sizeof(message),
 		         "stale precache: not a copy of %s.img (size or mtime "
 		         "differs); pool-check --repair removes it",
 		         v->base);
-		if (busy)
-			finding_add(SEVERITY_INFO,
-			            dir_join(dir, name, path, sizeof(path)),
-			            "stale-precache", busy_message);
-		else
-			finding_add_repairable(SEVERITY_WARNING, dir, name,
-			                       v->base, "stale-precache",
-			                       message);
+		leftover_add(scan, SEVERITY_WARNING, path, "stale-precache",
+		             message, REPAIR_UNLINK, v->precache_name,
+		             &v->precache);
 	}
 }
 
-/* Reports one name of a volume that is not about the volume as a whole. */
-static void entry_check(const struct dir *dir, const struct entry *e, int busy)
+/* Reports one file of a volume, and notes in v what the volume's
+ * findings need to know of it. */
+static void entry_check(struct scan *scan, const struct entry *e,
+                        struct volume_files *v)
 {
-	char path[PATH_MAX];
+	const char *name = scan->names + e->name;
+	char path[PATH_MAX], message[256];
+	struct stat st;
 
-	dir_join(dir, e->name, path, sizeof(path));
+	dir_join(scan->dir, name, path, sizeof(path));
+	if (fstatat(scan->dir->fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+		/* A file removed since the directory was read is no more. */
+		if (errno != ENOENT)
+			unreadable_add(path, errno);
+		return;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(message, sizeof(message),
+		         "%s where an image belongs: the tools refuse the "
+		         "volume; move or remove it by hand",
+		         file_kind(st.st_mode));
+		finding_add(SEVERITY_ERROR, path, "not-regular", message);
+		return;
+	}
 	switch (e->kind) {
-	case NAME_TEMP:
+	case NAME_CLEAN:
+		v->has_clean = 1;
+		v->clean = st;
+		break;
+	case NAME_DIRTY:
+		v->has_dirty = 1;
+		v->dirty = st;
+		break;
+	case NAME_PRECACHE:
+		v->has_precache = 1;
+		v->precache = st;
+		v->precache_name = e->name;
+		break;
+	case NAME_REVISION:
+		v->revisions++;
+		break;
 	case NAME_IMPORT:
-		if (busy) {
-			finding_add(SEVERITY_INFO, path,
-			            e->kind == NAME_TEMP ? "temp-leftover"
-			                                 : "import-leftover",
-			            "a tool is working in this directory "
-			            "now: its file, not a leftover");
-			break;
-		}
-		finding_add_repairable(
-		    SEVERITY_WARNING, dir, e->name, e->base,
-		    e->kind == NAME_TEMP ? "temp-leftover" : "import-leftover",
-		    e->kind == NAME_TEMP
-		        ? "temp file of an interrupted operation; "
-		          "pool-check --repair removes it"
-		        : "import left by an interrupted vol-import; "
-		          "pool-check --repair removes it");
+		leftover_add(scan, SEVERITY_WARNING, path, "import-leftover",
+		             "import left by an interrupted vol-import; "
+		             "pool-check --repair removes it",
+		             REPAIR_UNLINK, e->name, &st);
+		break;
+	case NAME_TEMP:
+		leftover_add(scan, SEVERITY_WARNING, path, "temp-leftover",
+		             "temp file of an interrupted operation; "
+		             "pool-check --repair removes it",
+		             REPAIR_UNLINK, e->name, &st);
 		break;
 	case NAME_LEGACY:
 		finding_add(SEVERITY_WARNING, path, "legacy-revision",
@@ -505,289 +473,363 @@ static void entry_check(const struct dir *dir, const struct entry *e, int busy)
 	}
 }
 
-static void directory_scan(const struct dir *dir, int depth);
-
-/* Collects the volume files of a directory and reports on them. */
-static void directory_check(const struct dir *dir, struct entry *entries,
-                            size_t count, int busy)
+/* Groups the volume files of a directory by volume and reports them. */
+static void directory_check(struct scan *scan)
 {
 	struct volume_files v;
 	size_t i, j;
 
-	if (count > 0)
-		qsort(entries, count, sizeof(*entries), entry_compare);
-	for (i = 0; i < count; i = j) {
-		memset(&v, 0, sizeof(v));
-		snprintf(v.base, sizeof(v.base), "%s", entries[i].base);
-		for (j = i; j < count && strcmp(entries[j].base, v.base) == 0;
-		     j++) {
-			struct entry *e = &entries[j];
-			char path[PATH_MAX], message[PATH_MAX];
+	if (scan->count > 0)
+		qsort_r(scan->entries, scan->count, sizeof(*scan->entries),
+		        entry_compare, scan->names);
+	for (i = 0; i < scan->count; i = j) {
+		const struct entry *first = &scan->entries[i];
 
-			if (!e->stat_ok)
-				continue;
-			if (!S_ISREG(e->st.st_mode)) {
-				snprintf(message, sizeof(message),
-				         "%s where an image belongs: the "
-				         "tools refuse the volume; move or "
-				         "remove it by hand",
-				         file_kind(e->st.st_mode));
-				finding_add(
-				    SEVERITY_ERROR,
-				    dir_join(dir, e->name, path, sizeof(path)),
-				    "not-regular", message);
-				continue;
-			}
-			switch (e->kind) {
-			case NAME_CLEAN:
-				v.has_clean = 1;
-				v.clean = e->st;
-				break;
-			case NAME_DIRTY:
-				v.has_dirty = 1;
-				v.dirty = e->st;
-				break;
-			case NAME_PRECACHE:
-				v.has_precache = 1;
-				v.precache = e->st;
-				break;
-			case NAME_IMPORT:
-				v.has_import = 1;
-				break;
-			case NAME_REVISION:
-				v.revisions++;
-				break;
-			default:
-				break;
-			}
-			entry_check(dir, e, busy);
-		}
-		volume_check(dir, &v, busy);
+		memset(&v, 0, sizeof(v));
+		memcpy(v.base, scan->names + first->name, first->base_length);
+		for (j = i;
+		     j < scan->count &&
+		     entry_compare(first, &scan->entries[j], scan->names) == 0;
+		     j++)
+			if (scan->entries[j].kind != NAME_OTHER)
+				entry_check(scan, &scan->entries[j], &v);
+		if (first->kind != NAME_OTHER)
+			volume_check(scan, &v);
 	}
 }
 
-/* Reads a directory once: its volumes' files, and its subdirectories. */
-static void directory_scan(const struct dir *dir, int depth)
+/*
+ * Removes the file or directory of a finding if it still is the inode
+ * the scan judged: its name may have been given to another file since.
+ * The tools replace a file by renaming another over it, never by writing
+ * it, so the same inode is still what was found.  1 removed, 0 nothing
+ * to do, -1 error.
+ */
+static int repair_one(const struct scan *scan, const struct finding *f)
 {
-	struct entry *entries = NULL;
-	size_t count = 0, capacity = 0, subdir_count = 0, i;
-	char **subdirs = NULL;
-	struct dirent *d;
-	DIR *stream;
-	int fd, busy, lock_fd;
+	const struct dir *dir =
+	    f->repair == REPAIR_RMDIR ? scan->parent : scan->dir;
+	const char *name =
+	    f->repair == REPAIR_RMDIR ? scan->name : scan->names + f->name;
+	struct stat st;
+	int rc;
 
-	busy = dir_read_lock(dir, &lock_fd);
-	fd = openat(dir->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fstatat(dir->fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+		return errno == ENOENT ? 0 : -1;
+	if (st.st_dev != f->dev || st.st_ino != f->ino)
+		return 0;
+	/* Only an empty directory goes: a tool may have filled it since. */
+	rc = f->repair == REPAIR_RMDIR ? durable_rmdir(dir, name)
+	                               : durable_unlink(dir, name);
+	if (rc == 0)
+		return 1;
+	return errno == ENOENT || errno == ENOTEMPTY || errno == EEXIST ? 0
+	                                                                : -1;
+}
+
+/*
+ * Makes the repairs of a directory's findings under its lock, held
+ * exclusively.  They act on the very directory the scan read, through
+ * its descriptor, never through a path, which the directory's owner may
+ * have made a symbolic link since.
+ */
+static void repairs_run(struct scan *scan)
+{
+	struct finding *f;
+	size_t i = scan->first_finding;
+	int rc;
+
+	while (i < findings.count && findings.items[i].repair == REPAIR_NONE)
+		i++;
+	/* Without the lock (reported by the scan) nothing is repaired. */
+	if (i == findings.count || options.dry_run || scan->lock_fd < 0)
+		return;
+	/* Converting the shared lock lets a tool in between: each file is
+	 * checked again once the lock is held. */
+	if (lock_wait(scan->lock_fd, LOCK_EX, options.wait_seconds) != 0) {
+		if (errno == EWOULDBLOCK)
+			log_warnx("%s: still locked after %d seconds: not "
+			          "repaired",
+			          scan->dir->path, options.wait_seconds);
+		else
+			failure(errno, scan->dir->path, "lock");
+		return;
+	}
+	for (i = scan->first_finding; i < findings.count; i++) {
+		f = &findings.items[i];
+		if (f->repair == REPAIR_NONE)
+			continue;
+		rc = repair_one(scan, f);
+		if (rc < 0)
+			failure(errno, f->path, "cannot remove");
+		else
+			f->fix = rc ? FIX_DONE : FIX_MOOT;
+	}
+}
+
+/* Reads the directory: volumes' files are reported where no volume
+ * belongs, else kept, as are subdirectories.  Returns the number of
+ * entries, or -1 (errno). */
+static long directory_read(struct scan *scan, int depth)
+{
+	char path[PATH_MAX], message[PATH_MAX + 256], base[NAME_MAX + 1];
+	enum name_kind kind;
+	struct dirent *d;
+	struct stat st;
+	DIR *stream;
+	long count = 0;
+	int fd, err;
+
+	fd = openat(scan->dir->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0 || (stream = fdopendir(fd)) == NULL) {
 		if (fd >= 0)
 			close(fd);
-		log_errc(errno, "%s", dir->path);
-		if (lock_fd >= 0)
-			close(lock_fd);
-		return;
+		return -1;
 	}
-	while ((d = readdir(stream)) != NULL) {
-		struct entry e;
-
+	snprintf(message, sizeof(message),
+	         "a volume's file where no volume belongs: volumes live in "
+	         "VM directories, %s/appvms/VM/ or %s/vm-templates/VM/; move "
+	         "it into one by hand",
+	         options.pool, options.pool);
+	for (errno = 0; (d = readdir(stream)) != NULL; errno = 0) {
 		if (strcmp(d->d_name, ".") == 0 || strcmp(d->d_name, "..") == 0)
 			continue;
-		memset(&e, 0, sizeof(e));
-		e.kind = volume_name_split(d->d_name, e.base, NULL);
-		if (e.kind == NAME_OTHER) {
-			int is_dir = d->d_type == DT_DIR;
-
-			/* Symlinked directories are not followed: a pool
-			 * is one tree. */
-			if (d->d_type == DT_UNKNOWN) {
-				struct stat st;
-
-				is_dir = fstatat(dirfd(stream), d->d_name, &st,
-				                 AT_SYMLINK_NOFOLLOW) == 0 &&
-				         S_ISDIR(st.st_mode);
-			}
-			if (is_dir && depth < SCAN_DEPTH) {
-				char **bigger =
-				    realloc(subdirs, (subdir_count + 1) *
-				                         sizeof(*subdirs));
-
-				if (bigger != NULL) {
-					subdirs = bigger;
-					subdirs[subdir_count++] =
-					    string_copy(d->d_name);
-				}
-			}
-			continue;
-		}
-		snprintf(e.name, sizeof(e.name), "%s", d->d_name);
-		e.stat_ok = fstatat(dirfd(stream), d->d_name, &e.st,
-		                    AT_SYMLINK_NOFOLLOW) == 0;
-		if (count == capacity) {
-			size_t grown = capacity ? 2 * capacity : 32;
-			struct entry *bigger =
-			    realloc(entries, grown * sizeof(*entries));
-
-			if (bigger == NULL) {
-				log_errc(errno, "memory");
-				exit(EX_SOFTWARE);
-			}
-			entries = bigger;
-			capacity = grown;
-		}
-		entries[count++] = e;
+		count++;
+		kind = volume_name_split(d->d_name, base, NULL);
+		if (kind != NAME_OTHER && (scan->place == PLACE_POOL ||
+		                           scan->place == PLACE_VM_PARENT))
+			finding_add(
+			    SEVERITY_WARNING,
+			    dir_join(scan->dir, d->d_name, path, sizeof(path)),
+			    "misplaced", message);
+		else if (kind != NAME_OTHER)
+			entry_keep(scan, d->d_name, strlen(base), kind);
+		/* Symlinked directories are not followed: a pool is one
+		 * tree. */
+		else if (depth < SCAN_DEPTH &&
+		         (d->d_type == DT_DIR ||
+		          (d->d_type == DT_UNKNOWN &&
+		           fstatat(dirfd(stream), d->d_name, &st,
+		                   AT_SYMLINK_NOFOLLOW) == 0 &&
+		           S_ISDIR(st.st_mode))))
+			entry_keep(scan, d->d_name, 0, NAME_OTHER);
 	}
+	err = errno;
 	closedir(stream);
-	directory_check(dir, entries, count, busy);
+	errno = err;
+	return err != 0 ? -1 : count;
+}
+
+static enum place place_below(enum place place, const char *name)
+{
+	if (place == PLACE_POOL)
+		return strcmp(name, "appvms") == 0 ||
+		               strcmp(name, "vm-templates") == 0
+		           ? PLACE_VM_PARENT
+		           : PLACE_OTHER;
+	return place == PLACE_VM_PARENT ? PLACE_VM : PLACE_OTHER;
+}
+
+/* Checks a directory (dir, the entry name of parent; the pool: NULL),
+ * repairs it with --repair, then checks its subdirectories. */
+static void directory_scan(const struct dir *dir, const struct dir *parent,
+                           const char *name, enum place place, int depth)
+{
+	struct scan scan;
+	struct stat st;
+	long count;
+	size_t i;
+
+	memset(&scan, 0, sizeof(scan));
+	scan.dir = dir;
+	scan.parent = parent;
+	scan.name = name;
+	scan.place = place;
+	scan.first_finding = findings.count;
+	scan.busy = dir_read_lock(&scan);
+	count = directory_read(&scan, depth);
+	if (count < 0)
+		unreadable_add(dir->path, errno);
+	else
+		directory_check(&scan);
+	if (count == 0 && place == PLACE_VM && fstat(dir->fd, &st) == 0)
+		leftover_add(&scan, SEVERITY_INFO, dir->path,
+		             "empty-vm-directory",
+		             "an empty VM directory, as an interrupted "
+		             "vol-remove leaves it; pool-check --repair "
+		             "removes it",
+		             REPAIR_RMDIR, 0, &st);
+	repairs_run(&scan);
 	/* The view is taken: tools may go on. */
-	if (lock_fd >= 0)
-		close(lock_fd);
-	free(entries);
-	for (i = 0; i < subdir_count; i++) {
+	if (scan.lock_fd >= 0)
+		close(scan.lock_fd);
+	for (i = 0; i < scan.count; i++) {
+		const char *sub_name = scan.names + scan.entries[i].name;
+		char path[PATH_MAX];
 		struct dir sub;
 
-		if (dir_openat(&sub, dir, subdirs[i]) == 0) {
-			directory_scan(&sub, depth + 1);
+		if (scan.entries[i].kind != NAME_OTHER)
+			continue;
+		if (dir_openat(&sub, dir, sub_name) == 0) {
+			directory_scan(&sub, dir, sub_name,
+			               place_below(place, sub_name), depth + 1);
 			dir_close(&sub);
+		} else if (errno != ENOENT && errno != ENOTDIR &&
+		           errno != ELOOP) {
+			/* Gone, or made a symbolic link since: nothing to
+			 * read; anything else keeps what it holds unseen. */
+			unreadable_add(
+			    dir_join(dir, sub_name, path, sizeof(path)), errno);
 		}
-		free(subdirs[i]);
 	}
-	free(subdirs);
+	free(scan.entries);
+	free(scan.names);
 }
 
-/* Writes text as a JSON string. */
-static void json_string(const char *text)
+static void dirty_image_used(size_t index, const char *holder, void *unused)
 {
-	const unsigned char *p;
+	char message[PATH_MAX + 64];
+	struct finding *f;
+	size_t i;
 
-	putchar('"');
-	for (p = (const unsigned char *)text; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			printf("\\%c", *p);
-		else if (*p == '\n')
-			fputs("\\n", stdout);
-		else if (*p == '\t')
-			fputs("\\t", stdout);
-		else if (*p < 0x20 || *p == 0x7f)
-			printf("\\u%04x", *p);
-		else
-			putchar(*p);
-	}
-	putchar('"');
-}
-
-/* Writes text for a TAB-separated line: \, TAB, newline and other
- * control characters escaped as in C. */
-static void text_field(const char *text)
-{
-	const unsigned char *p;
-
-	for (p = (const unsigned char *)text; *p; p++) {
-		if (*p == '\\')
-			fputs("\\\\", stdout);
-		else if (*p == '\t')
-			fputs("\\t", stdout);
-		else if (*p == '\n')
-			fputs("\\n", stdout);
-		else if (*p < 0x20 || *p == 0x7f)
-			printf("\\%03o", *p);
-		else
-			putchar(*p);
+	(void)unused;
+	for (i = 0; i < findings.count; i++) {
+		f = &findings.items[i];
+		/* The first user found is named. */
+		if (f->dirty != index + 1 || f->severity == SEVERITY_INFO)
+			continue;
+		snprintf(message, sizeof(message),
+		         "a VM is running on it (used by %s)", holder);
+		free(f->message);
+		f->message = string_copy(message);
+		f->severity = SEVERITY_INFO;
+		f->code = "dirty-attached";
 	}
 }
 
 static void line_print(const char *severity, const char *path, const char *code,
                        const char *message, int *first)
 {
-	if (json) {
-		printf("%s\n    {\"severity\": ", *first ? "" : ",");
-		json_string(severity);
-		fputs(", \"path\": ", stdout);
-		json_string(path);
-		fputs(", \"code\": ", stdout);
-		json_string(code);
-		fputs(", \"message\": ", stdout);
-		json_string(message);
+	if (options.json) {
+		printf("%s\n    {\"severity\": \"%s\", \"path\": ",
+		       *first ? "" : ",", severity);
+		json_string_write(stdout, path);
+		printf(", \"code\": \"%s\", \"message\": ", code);
+		json_string_write(stdout, message);
 		putchar('}');
 	} else {
 		printf("%s\t", severity);
-		text_field(path);
+		text_escape_write(stdout, path);
 		printf("\t%s\t", code);
-		text_field(message);
+		text_escape_write(stdout, message);
 		putchar('\n');
 	}
 	*first = 0;
 }
 
-/*
- * Removes one repairable file under the VM directory's lock, after checking
- * again that it still is what the scan found.  Returns 1 if removed, 0 if
- * it is no longer there or no longer needs removing, -1 on error.
- */
-static int repair(const struct finding *f, int wait_seconds)
+/* Prints the findings, the JSON members around them, and the summary;
+ * returns how many warnings and errors remain. */
+static int report(const struct dir *pool, int probe, int quiet)
 {
-	char volume_arg[PATH_MAX];
-	struct volume volume;
-	int rc;
+	char size_text[32], used_text[32];
+	unsigned long long size, used;
+	size_t remaining = 0, i;
+	struct statvfs vfs;
+	int first = 1;
 
-	snprintf(volume_arg, sizeof(volume_arg), "%s/%s", f->dir_path, f->base);
-	if (volume_open(&volume, volume_arg, 0) != 0 ||
-	    volume_lock(&volume, wait_seconds) != 0 ||
-	    volume_stat(&volume) != 0) {
-		volume_report_error(&volume, errno);
-		volume_close(&volume);
-		return -1;
+	if (findings.count > 0)
+		qsort(findings.items, findings.count, sizeof(*findings.items),
+		      finding_compare);
+	if (options.json) {
+		printf("{\"pool\": ");
+		json_string_write(stdout, options.pool);
+		printf(", \"reflink\": %s, \"findings\": [", probe < 0 ? "null"
+		                                             : probe   ? "true"
+		                                                     : "false");
 	}
-	if (strcmp(f->code, "stale-precache") == 0 &&
-	    (!volume.precache.exists || !volume.clean.exists ||
-	     volume_precache_valid(&volume)))
-		rc = 0;
-	else if (durable_unlink(&volume.dir, f->name) == 0)
-		rc = 1;
-	else if (errno == ENOENT)
-		rc = 0;
-	else {
-		log_errc(errno, "%s", f->path);
-		rc = -1;
+	for (i = 0; i < findings.count; i++) {
+		struct finding *f = &findings.items[i];
+
+		if (f->fix == FIX_DONE)
+			line_print("fixed", f->path, f->code, "removed",
+			           &first);
+		else if (f->fix == FIX_WOULD)
+			/* Not counted: the repair takes it away. */
+			line_print("would-fix", f->path, f->code,
+			           "would be removed", &first);
+		else if (f->fix == FIX_NONE) {
+			line_print(severity_names[f->severity], f->path,
+			           f->code, f->message, &first);
+			remaining += f->severity != SEVERITY_INFO;
+		}
 	}
-	volume_close(&volume);
-	return rc;
+	if (fstatvfs(pool->fd, &vfs) != 0)
+		memset(&vfs, 0, sizeof(vfs));
+	size = (unsigned long long)vfs.f_frsize * vfs.f_blocks;
+	used = (unsigned long long)vfs.f_frsize * (vfs.f_blocks - vfs.f_bfree);
+	if (options.json)
+		printf("%s], \"volumes\": %zu, \"revisions\": %zu, "
+		       "\"dirty\": %zu, \"size\": %llu, \"used\": %llu}\n",
+		       first ? "" : "\n", totals.volumes, totals.revisions,
+		       totals.dirty, size, used);
+	if (!quiet) {
+		/* The summary is one line, whatever POOL's name holds. */
+		fputs("pool-check: ", stderr);
+		text_escape_write(stderr, options.pool);
+		fprintf(stderr,
+		        ": %zu volumes, %zu revisions, %zu dirty; filesystem "
+		        "%s, %s used (%.0f%%)\n",
+		        totals.volumes, totals.revisions, totals.dirty,
+		        human_size((double)size, size_text, sizeof(size_text)),
+		        human_size((double)used, used_text, sizeof(used_text)),
+		        size > 0 ? 100.0 * used / size : 0.0);
+	}
+	return remaining > 0;
+}
+
+/* Opens POOL (with making: made if missing) and probes whether it can
+ * reflink (see reflink_probe).  Returns 0, or the exit status. */
+static int pool_open(struct dir *pool, const char *path, int making, int *probe)
+{
+	struct stat st;
+
+	if (stat(path, &st) == 0 && !S_ISDIR(st.st_mode)) {
+		log_errx("%s: not a directory", path);
+		return EX_DATAERR;
+	}
+	if ((making ? dir_open_making(pool, path) : dir_open(pool, path)) !=
+	    0) {
+		log_errc(errno, "%s", path);
+		return exit_status_for_errno(errno);
+	}
+	*probe = reflink_probe(pool);
+	return 0;
 }
 
 static int pool_init(const char *path, int no_reflink_ok)
 {
 	char type[32];
 	struct dir pool;
-	struct stat st;
-	int probe;
+	int probe, status = pool_open(&pool, path, 1, &probe);
 
-	if (stat(path, &st) == 0 && !S_ISDIR(st.st_mode)) {
-		log_errx("%s: not a directory", path);
-		return EX_DATAERR;
-	}
-	if (dir_open_making(&pool, path) != 0) {
-		log_errc(errno, "%s", path);
-		return exit_status_for_errno(errno);
-	}
-	probe = reflink_probe(&pool);
+	if (status != 0)
+		return status;
 	if (probe < 0) {
 		log_errc(errno, "%s: reflink probe", path);
 		return EX_IOERR;
 	}
-	if (probe == 0) {
-		const char *fs = filesystem_name(pool.fd, type, sizeof(type));
-
-		if (!no_reflink_ok) {
-			/* A POOL made here goes again as this run fails. */
-			log_errx(
-			    "%s: the filesystem (%s) cannot reflink: every "
-			    "start and commit would copy whole images; "
-			    "pass --no-reflink-ok to use it anyway",
-			    path, fs);
-			return EX_UNAVAILABLE;
-		}
+	if (probe == 0 && !no_reflink_ok) {
+		/* A POOL made here goes again as this run fails. */
+		log_errx("%s: the filesystem (%s) cannot reflink: every start "
+		         "and commit would copy whole images; pass "
+		         "--no-reflink-ok to use it anyway",
+		         path, filesystem_name(pool.fd, type, sizeof(type)));
+		return EX_UNAVAILABLE;
+	}
+	if (probe == 0)
 		log_warnx("%s: the filesystem (%s) cannot reflink: images "
 		          "will be copied",
-		          path, fs);
-	}
+		          path, filesystem_name(pool.fd, type, sizeof(type)));
 	if (durable_mkdir(&pool, "appvms", 0755) < 0 ||
 	    durable_mkdir(&pool, "vm-templates", 0755) < 0) {
 		log_errc(errno, "%s", path);
@@ -795,6 +837,63 @@ static int pool_init(const char *path, int no_reflink_ok)
 	}
 	dir_close(&pool);
 	return 0;
+}
+
+/*
+ * Checks the pool: the reflink probe, the scan (with its repairs), then
+ * one look for what uses the dirty images, then the report.
+ */
+static int pool_check(int no_reflink_ok, int quiet)
+{
+	char type[32], message[512];
+	struct dir pool;
+	int probe, status = pool_open(&pool, options.pool, 0, &probe);
+
+	if (status != 0)
+		return status;
+	if (probe < 0) {
+		int err = errno;
+
+		/* A pool this user may not write, on a read-only or full
+		 * filesystem, can still be checked. */
+		snprintf(message, sizeof(message),
+		         "the reflink probe could not run (%s): whether the "
+		         "filesystem can clone is not known; the files were "
+		         "checked all the same",
+		         strerror(err));
+		finding_add(SEVERITY_INFO, options.pool,
+		            "reflink-probe-skipped", message);
+		/* Any other error is the disk's, and fails the run. */
+		if (err != EACCES && err != EPERM && err != EROFS &&
+		    err != ENOSPC && err != EDQUOT)
+			failure(err, options.pool, "reflink probe");
+	} else if (probe == 0) {
+		snprintf(message, sizeof(message),
+		         "the filesystem (%s) cannot reflink: every start and "
+		         "commit copies whole images%s",
+		         filesystem_name(pool.fd, type, sizeof(type)),
+		         no_reflink_ok ? "" : " (--no-reflink-ok accepts it)");
+		finding_add(no_reflink_ok ? SEVERITY_INFO : SEVERITY_ERROR,
+		            options.pool, "no-reflink", message);
+	}
+	if (probe != 0 || no_reflink_ok)
+		directory_scan(&pool, NULL, NULL, PLACE_POOL, 0);
+	if (files_in_use(dirty_ids, dirty_count, dirty_image_used, NULL) < 0) {
+		/* Without it a running VM's image would be called a crash
+		 * leftover, with advice to discard it. */
+		log_errc(errno, "cannot tell which dirty images are in use");
+		status = exit_status_for_errno(errno);
+		return status == EX_SOFTWARE ? status : EX_IOERR;
+	}
+	status = report(&pool, probe, quiet) ? EXIT_NOT_IN_STATE : 0;
+	dir_close(&pool);
+	if (stdout_close() != 0) {
+		log_errc(errno, "standard output");
+		return EX_IOERR;
+	}
+	if (probe == 0 && !no_reflink_ok)
+		return EX_UNAVAILABLE;
+	return run_status ? run_status : status;
 }
 
 int main(int argc, char *argv[])
@@ -808,16 +907,10 @@ int main(int argc, char *argv[])
 	    {"wait", required_argument, NULL, 'w'},
 	    LONG_OPTIONS_COMMON,
 	    {NULL, 0, NULL, 0}};
-	int init = 0, no_reflink_ok = 0, do_repair = 0, dry_run = 0;
-	int wait_seconds = -1, quiet = 0, ch, probe, remaining = 0, first = 1;
-	int status = 0;
-	char type[32];
-	struct dir pool;
-	struct stat st;
-	struct statvfs vfs;
-	size_t i;
+	int init = 0, no_reflink_ok = 0, quiet = 0, ch;
 
 	log_init(argv[0]);
+	options.wait_seconds = -1;
 	while ((ch = getopt_long(argc, argv, "jnw:" SHORT_OPTIONS_COMMON,
 	                         long_options, NULL)) != -1) {
 		switch (ch) {
@@ -825,19 +918,19 @@ int main(int argc, char *argv[])
 			init = 1;
 			break;
 		case 'j':
-			json = 1;
+			options.json = 1;
 			break;
 		case 'N':
 			no_reflink_ok = 1;
 			break;
 		case 'n':
-			dry_run = 1;
+			options.dry_run = 1;
 			break;
 		case 'R':
-			do_repair = 1;
+			options.repair = 1;
 			break;
 		case 'w':
-			wait_seconds = option_wait(optarg, usage);
+			options.wait_seconds = option_wait(optarg, usage);
 			break;
 		case 'q':
 			quiet = 1;
@@ -850,114 +943,18 @@ int main(int argc, char *argv[])
 	argc -= optind;
 	argv += optind;
 	operands_expect(argc, argv, 1, 1, usage);
-	if (init && (do_repair || dry_run || json)) {
+	if (init && (options.repair || options.dry_run || options.json)) {
 		log_errx("--init goes with --no-reflink-ok only");
 		usage(stderr);
 		return EX_USAGE;
 	}
-	if (dry_run && !do_repair) {
+	if (options.dry_run && !options.repair) {
 		log_errx("-n goes with --repair");
 		usage(stderr);
 		return EX_USAGE;
 	}
 	if (init)
 		return pool_init(argv[0], no_reflink_ok);
-
-	if (stat(argv[0], &st) == 0 && !S_ISDIR(st.st_mode)) {
-		log_errx("%s: not a directory", argv[0]);
-		return EX_DATAERR;
-	}
-	if (dir_open(&pool, argv[0]) != 0) {
-		log_errc(errno, "%s", argv[0]);
-		return exit_status_for_errno(errno);
-	}
-	probe = reflink_probe(&pool);
-	if (probe < 0) {
-		log_errc(errno, "%s: reflink probe", argv[0]);
-		return EX_IOERR;
-	}
-	if (probe == 0) {
-		char message[256];
-
-		snprintf(message, sizeof(message),
-		         "the filesystem (%s) cannot reflink: every start and "
-		         "commit copies whole images%s",
-		         filesystem_name(pool.fd, type, sizeof(type)),
-		         no_reflink_ok ? "" : " (--no-reflink-ok accepts it)");
-		finding_add(no_reflink_ok ? SEVERITY_INFO : SEVERITY_ERROR,
-		            argv[0], "no-reflink", message);
-		if (!no_reflink_ok)
-			status = EX_UNAVAILABLE;
-	}
-	if (status == 0)
-		directory_scan(&pool, 0);
-	if (findings.count > 0)
-		qsort(findings.items, findings.count, sizeof(*findings.items),
-		      finding_compare);
-
-	if (json)
-		printf("{\"pool\": ");
-	if (json) {
-		json_string(argv[0]);
-		printf(", \"reflink\": %s, \"findings\": [",
-		       probe == 1 ? "true" : "false");
-	}
-	for (i = 0; i < findings.count; i++) {
-		struct finding *f = &findings.items[i];
-
-		if (do_repair && f->repairable) {
-			if (dry_run) {
-				line_print("would-fix", f->path, f->code,
-				           "would be removed", &first);
-				remaining++;
-				continue;
-			}
-			switch (repair(f, wait_seconds)) {
-			case 1:
-				line_print("fixed", f->path, f->code, "removed",
-				           &first);
-				continue;
-			case 0:
-				continue;
-			default:
-				status = status ? status : EX_IOERR;
-				break;
-			}
-		}
-		line_print(severity_names[f->severity], f->path, f->code,
-		           f->message, &first);
-		if (f->severity != SEVERITY_INFO)
-			remaining++;
-	}
-	if (fstatvfs(pool.fd, &vfs) != 0)
-		memset(&vfs, 0, sizeof(vfs));
-	if (json)
-		printf("%s], \"volumes\": %zu, \"revisions\": %zu, "
-		       "\"dirty\": %zu, \"size\": %llu, \"used\": %llu}\n",
-		       first ? "" : "\n", totals.volumes, totals.revisions,
-		       totals.dirty,
-		       (unsigned long long)vfs.f_frsize * vfs.f_blocks,
-		       (unsigned long long)vfs.f_frsize *
-		           (vfs.f_blocks - vfs.f_bfree));
-	if (!quiet) {
-		char size_text[32], used_text[32];
-		double size = (double)vfs.f_frsize * vfs.f_blocks;
-		double used =
-		    (double)vfs.f_frsize * (vfs.f_blocks - vfs.f_bfree);
-
-		fprintf(stderr,
-		        "pool-check: %s: %zu volumes, %zu revisions, %zu "
-		        "dirty; filesystem %s, %s used (%.0f%%)\n",
-		        argv[0], totals.volumes, totals.revisions, totals.dirty,
-		        human_size(size, size_text, sizeof(size_text)),
-		        human_size(used, used_text, sizeof(used_text)),
-		        size > 0 ? 100.0 * used / size : 0.0);
-	}
-	if (stdout_close() != 0) {
-		log_errc(errno, "standard output");
-		return EX_IOERR;
-	}
-	if (status != 0)
-		return status;
-	return remaining > 0 ? EXIT_NOT_IN_STATE : 0;
+	options.pool = argv[0];
+	return pool_check(no_reflink_ok, quiet);
 }

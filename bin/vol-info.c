@@ -100,46 +100,6 @@ static off_t revision_size(const struct volume *volume, const char *name)
 	return st.st_size;
 }
 
-/* Writes text as a JSON string: every byte below 0x20, the quote and the
- * backslash escaped; other bytes, UTF-8 or not, as they are. */
-static void json_string(const char *text)
-{
-	const unsigned char *p;
-
-	putchar('"');
-	for (p = (const unsigned char *)text; *p != '\0'; p++) {
-		switch (*p) {
-		case '"':
-			fputs("\\\"", stdout);
-			break;
-		case '\\':
-			fputs("\\\\", stdout);
-			break;
-		case '\b':
-			fputs("\\b", stdout);
-			break;
-		case '\f':
-			fputs("\\f", stdout);
-			break;
-		case '\n':
-			fputs("\\n", stdout);
-			break;
-		case '\r':
-			fputs("\\r", stdout);
-			break;
-		case '\t':
-			fputs("\\t", stdout);
-			break;
-		default:
-			if (*p < 0x20)
-				printf("\\u%04x", *p);
-			else
-				putchar(*p);
-		}
-	}
-	putchar('"');
-}
-
 /* One revision: as a TAB-separated line, or as a JSON object. */
 static void revision_print(const struct info *info,
                            const struct revision *revision, int json,
@@ -158,7 +118,9 @@ static void revision_print(const struct info *info,
 			printf("legacy");
 		else
 			printf("%llu", (unsigned long long)revision->id);
-		printf("\t%s\t%lld\t%s\n", when, (long long)size, path);
+		printf("\t%s\t%lld\t", when, (long long)size);
+		text_escape_write(stdout, path);
+		putchar('\n');
 		return;
 	}
 	printf("%s{\"id\": ", *first ? "" : ", ");
@@ -168,9 +130,9 @@ static void revision_print(const struct info *info,
 	else
 		printf("%llu", (unsigned long long)revision->id);
 	printf(", \"time\": ");
-	json_string(when);
+	json_string_write(stdout, when);
 	printf(", \"size\": %lld, \"path\": ", (long long)size);
-	json_string(path);
+	json_string_write(stdout, path);
 	putchar('}');
 }
 
@@ -191,8 +153,10 @@ static void text_print(const struct info *info, int with_source)
 	char path[PATH_MAX];
 	const struct revision_list *list = &info->list;
 
-	printf("path\t%s\n",
-	       volume_path(&info->volume, info->volume.clean.name, path));
+	printf("path\t");
+	text_escape_write(
+	    stdout, volume_path(&info->volume, info->volume.clean.name, path));
+	putchar('\n');
 	printf("state\t%s\n", info->state);
 	printf("size\t%lld\n", (long long)info->size);
 	printf("usage\t%llu\n", info->usage);
@@ -213,7 +177,8 @@ static void json_print(const struct info *info, int with_source,
 	const struct revision_list *list = &info->list;
 
 	printf("{\"path\": ");
-	json_string(volume_path(&info->volume, info->volume.clean.name, path));
+	json_string_write(
+	    stdout, volume_path(&info->volume, info->volume.clean.name, path));
 	printf(", \"state\": \"%s\", \"size\": %lld, \"usage\": %llu, "
 	       "\"revisions\": %zu, \"latest\": ",
 	       info->state, (long long)info->size, info->usage, list->count);

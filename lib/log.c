@@ -2,7 +2,8 @@
  * log.c: one small logging API for every tool.  File operations go to
  * syslog at LOG_INFO so that "journalctl -t TOOL" shows what a tool did;
  * -v echoes them on stderr.  Warnings and errors go to stderr as
- * "tool: message", and to syslog as well.
+ * "tool: message", and to syslog as well, always on one line: control
+ * characters and bytes that are not UTF-8 are escaped as in C.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -35,10 +36,17 @@ static void log_emit(int priority, int to_stderr, int err, const char *fmt,
 static void log_emit(int priority, int to_stderr, int err, const char *fmt,
                      va_list ap)
 {
-	char message[2 * PATH_MAX + 256];
+	char formatted[2 * PATH_MAX + 256], message[4 * sizeof(formatted)];
 	int saved = errno;
 
-	vsnprintf(message, sizeof(message), fmt, ap);
+	vsnprintf(formatted, sizeof(formatted), fmt, ap);
+	/*
+	 * The formats hold no control character, but the file names in
+	 * them may: a name with a newline would otherwise write a second
+	 * line of its own making to stderr and syslog.  Escaped as a whole,
+	 * every message is one line, whatever it names.
+	 */
+	text_escape(formatted, message, sizeof(message));
 	if (err)
 		syslog(priority, "%s: %s", message, strerror(err));
 	else

@@ -568,4 +568,43 @@ int lock_open(const struct dir *dir);
  * -1 with EWOULDBLOCK when the time ran out. */
 int lock_wait(int fd, int operation, int wait_seconds);
 
+/* ---- output.c: names in text, JSON and shell commands ---- */
+
+/*
+ * Writes text with C-style escapes, so that it stays one field of one
+ * line: a backslash as \\, TAB as \t, newline as \n, and every other
+ * control character (C0, DEL, C1) and every byte that is not part of
+ * valid UTF-8 as \xHH.  Valid UTF-8 is written as it is.
+ */
+void text_escape_write(FILE *stream, const char *text);
+/* As text_escape_write, into buf (size bytes, ending in NUL; an escape
+ * that does not fit is left out whole).  Returns buf. */
+const char *text_escape(const char *text, char *buf, size_t size);
+/*
+ * Writes text as a JSON string, quotes included: valid UTF-8 as it is
+ * (", \ and control characters escaped), and each byte that is not part
+ * of valid UTF-8 as \udcXX, XX the byte (Python's "surrogateescape",
+ * PEP 383), so that any file name can be got back byte for byte.
+ */
+void json_string_write(FILE *stream, const char *text);
+/*
+ * Writes word into buf as one word of sh(1): as it is if it holds only
+ * letters, digits and _./%+:=@-, else in single quotes, a quote being
+ * '\''; "./" goes before a leading "-".  Returns buf, or NULL (buf
+ * empty) if it did not fit: 4 * strlen(word) + 5 bytes always fit.
+ */
+const char *shell_quote(const char *word, char *buf, size_t size);
+
+/* ---- filesystem.c: what the filesystem of a directory can do ---- */
+
+/*
+ * Proves with a real clone that dir's filesystem can reflink: a few bytes
+ * written and flushed to one anonymous file (O_TMPFILE) are cloned into
+ * another and read back.  1 yes, 0 the filesystem cannot, -1 error
+ * (errno), such as EACCES or EROFS where nothing may be written.
+ */
+int reflink_probe(const struct dir *dir);
+/* The name of the filesystem type of fd, for messages ("btrfs"). */
+const char *filesystem_name(int fd, char *buf, size_t length);
+
 #endif

@@ -611,3 +611,99 @@ assert info["revision_list"][0]["path"].startswith(sys.argv[1] + ".img.1@")
 		false
 	}
 }
+
+# Names that need escaping (printf %b formats), and how text output shows
+# them: control characters, the backslash and bytes that are not valid
+# UTF-8 (bad bytes, an overlong form, a surrogate, a cut sequence) as C
+# escapes; valid UTF-8 as it is.
+escape_table() {
+	cat <<'TABLE'
+new\nline               | new\nline
+tab\there               | tab\there
+cr\rreturn              | cr\x0dreturn
+bell\a                  | bell\x07
+esc\x1b[31mred          | esc\x1b[31mred
+del\x7f                 | del\x7f
+c1\xc2\x9bcsi           | c1\xc2\x9bcsi
+back\\slash             | back\\slash
+not-utf8\xff\xfe        | not-utf8\xff\xfe
+overlong\xc0\xaf        | overlong\xc0\xaf
+surrogate\xed\xa0\x80   | surrogate\xed\xa0\x80
+cut\xe2\x98             | cut\xe2\x98
+utf8-é☃                 | utf8-é☃
+TABLE
+}
+
+# escape_case FORMAT SHOWN: a dirty volume named FORMAT with a revision,
+# through vol-info and pool-check, as text and as JSON.  Prints what is
+# wrong and fails, or prints nothing.
+escape_case() {
+	local name shown=$2 v out
+	name=$(printf '%b' "$1")
+	v=$VM/$name
+	image_make "$v.img" CLEAN
+	image_make "$v.img.1@2020-01-01T00:00:00Z" REV '2020-01-01 UTC'
+	image_make "$v-dirty.img" DIRTY
+	out=$(vol-info "$v") || { echo "vol-info failed"; return 1; }
+	if [ "$(printf '%s\n' "$out" | head -n 1)" != "path	$VM/$shown.img" ] ||
+		[ "$(printf '%s\n' "$out" | wc -l)" -ne 6 ]; then
+		echo "vol-info: $out"
+		return 1
+	fi
+	out=$(vol-info -r "$v")
+	[ "$out" = "1	2020-01-01T00:00:00Z	65536	$VM/$shown.img.1@2020-01-01T00:00:00Z" ] ||
+		{ echo "vol-info -r: $out"; return 1; }
+	out=$(pool-check -q "$W/pool")
+	[ "$(printf '%s\n' "$out" | cut -f1-3)" = "warning	$VM/$shown-dirty.img	dirty-detached" ] ||
+		{ echo "pool-check: $out"; return 1; }
+	# JSON: strict, and each name encoded back with surrogateescape
+	# (PEP 383) is the very bytes.
+	vol-info -j -r "$v" >"$W.info" || { echo "vol-info -j failed"; return 1; }
+	pool-check -q -j "$W/pool" >"$W.pool"
+	python3 -c '
+import json, os, sys
+info = json.load(open(sys.argv[2], encoding="utf-8"))
+pool = json.load(open(sys.argv[3], encoding="utf-8"))
+back = lambda s: s.encode("utf-8", "surrogateescape")
+v = os.fsencode(sys.argv[1])
+assert back(info[0]["path"]) == v + b".img", info
+assert back(info[0]["revision_list"][0]["path"]) == v + b".img.1@2020-01-01T00:00:00Z", info
+assert [back(f["path"]) for f in pool["findings"]] == [v + b"-dirty.img"], pool
+' "$v" "$W.info" "$W.pool" || { echo "JSON: $(cat "$W.info" "$W.pool")"; return 1; }
+	rm -- "$v.img" "$v.img.1@2020-01-01T00:00:00Z" "$v-dirty.img"
+}
+
+@test "hostile: control characters and bytes that are not UTF-8 in names, through vol-info and pool-check" {
+	local format shown cases=0 failures=0
+	world_fresh escapes
+	while IFS='|' read -r format shown; do
+		format=${format%% *} shown=${shown# }
+		cases=$((cases + 1))
+		if ! out=$(escape_case "$format" "$shown" 2>&1); then
+			failures=$((failures + 1))
+			printf 'FAILED %s: %s\n' "$format" "$out"
+		fi
+	done < <(escape_table)
+	echo "# $cases cases, $failures failed" >&3
+	rm -f "$W.info" "$W.pool"
+	[ "$cases" -gt 0 ] && [ "$failures" -eq 0 ]
+}
+
+@test "hostile: a name with a newline cannot forge a line on stderr or in syslog" {
+	need_root
+	world_fresh forge
+	name=$'x\nAccepted password for root from 10.0.0.1 port 22 ssh2'
+	run --separate-stderr syslog_capture "$W.syslog" vol-create -v -s 64K "$VM/$name"
+	[ "$status" -eq 0 ]
+	# shellcheck disable=SC2154 # set by run --separate-stderr
+	printf '%s\n' "$stderr" >"$W.stderr"
+	# Every line is the tool's own, and the newline shows as \n.
+	[ "$(grep -vc '^vol-create: ' "$W.stderr")" -eq 0 ]
+	grep -q '^vol-create: created .*/x\\nAccepted password for root from 10.0.0.1 port 22 ssh2\.img' "$W.stderr"
+	# One syslog message per line, none of them beginning with the name's
+	# second line.
+	[ "$(wc -l <"$W.syslog")" -ge 1 ]
+	[ "$(grep -vc '^<[0-9]*>' "$W.syslog")" -eq 0 ]
+	grep -q 'x\\nAccepted password' "$W.syslog"
+	rm -f "$W.syslog" "$W.stderr"
+}

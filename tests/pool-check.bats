@@ -16,6 +16,49 @@ teardown() {
 	if [ -n "${LOOP:-}" ]; then
 		losetup -d "$LOOP" 2>/dev/null || true
 	fi
+	if [ -n "${KEEPER:-}" ]; then
+		kill "$KEEPER" 2>/dev/null || true
+		wait "$KEEPER" 2>/dev/null || true
+	fi
+	if [ -n "${PUB:-}" ]; then
+		umount "$PUB" || umount -l "$PUB"
+		rmdir "$PUB"
+	fi
+}
+
+# hold_tool_lock DIR: holds the lock the tools take of the VM directory
+# DIR until release_lock.  As root that is not DIR itself but the file
+# /run/file-reflink/DEV-INO.lock, which only root can open (lock_open).
+hold_tool_lock() {
+	local lock
+	lock=/run/file-reflink/$(stat -c '%d-%i' "$1").lock
+	[ -d /run/file-reflink ] || mkdir -m 700 /run/file-reflink
+	touch "$lock"
+	hold_lock "$lock"
+}
+
+# public_dir [ro]: $PUB is $DIR seen through a bind mount at a path that
+# every user may walk (the test directories lie below a 0700 one); with
+# "ro", a read-only one.
+public_dir() {
+	PUB=$(mktemp -d /tmp/pool-check-test.XXXXXX)
+	chmod 755 "$PUB"
+	mount --bind "$DIR" "$PUB"
+	if [ "${1:-}" = ro ]; then
+		mount -o remount,bind,ro "$PUB"
+	fi
+}
+
+# as_nobody COMMAND...: runs COMMAND as the unprivileged uid 65534.
+as_nobody() {
+	setpriv --reuid=65534 --regid=65534 --clear-groups -- "$@"
+}
+
+# keeper COMMAND...: runs COMMAND in the background (as it is, or under
+# setpriv) as $KEEPER, which teardown kills.  It must not hold bats' fd 3.
+keeper() {
+	"$@" 3>&- &
+	KEEPER=$!
 }
 
 # A pool with one example of every finding code that a scan can make on
@@ -134,7 +177,7 @@ SICK_CODES="dirty-detached import-leftover stale-precache malformed-revision leg
 	vol_setup btrfs
 	vol-create -s 1M "$B"
 	echo t >"$B.img~inprogress"
-	hold_lock "$VM"
+	hold_tool_lock "$VM"
 	run pool-check -q "$POOL"
 	[ "$status" -eq 0 ]
 	[[ "$output" == "info	$B.img~inprogress	temp-leftover	a tool is working in this directory now"* ]]
@@ -203,6 +246,7 @@ init_makes_pool() {
 
 @test "pool-check: -j is valid JSON for names with quotes, tabs and newlines" {
 	vol_setup btrfs
+	rmdir "$VM"
 	odd=$'q"u\\o\tt\ne'
 	mkdir -p "$POOL/appvms/$odd"
 	vol-create -s 1M "$POOL/appvms/$odd/private"
@@ -272,4 +316,341 @@ init_makes_pool() {
 	[ "$status" -eq 1 ]
 	[[ "${lines[0]}" == *"root-dirty.img	dirty-detached	"*"vol-discard -S SRC $VM/root"* ]]
 	[[ "${lines[1]}" == *"volatile-dirty.img	dirty-detached	"*"vol-discard --volatile $VM/volatile"*"vol-commit -k -1 $VM/volatile" ]]
+}
+
+# The odd names of the escaping tests, as printf %b formats: bytes that
+# are not UTF-8, control characters, quotes and a backslash.
+ODD_NAMES=('inv\xff\xfe' 'new\nline' 'tab\there' 'q"uote' 'back\\slash' "s'quote")
+
+@test "pool-check: -j gives back every byte of any name; a text line stays a line" {
+	vol_setup btrfs
+	local format names=()
+	for format in "${ODD_NAMES[@]}"; do
+		names+=("$(printf '%b' "$format")")
+		vol-create -s 64K "$VM/${names[-1]}"
+		vol-start "$VM/${names[-1]}" >/dev/null
+	done
+	run --separate-stderr pool-check -q -j "$POOL"
+	[ "$status" -eq 1 ]
+	# Strict JSON; each path encoded back with surrogateescape (PEP 383)
+	# is the name's bytes.
+	printf '%s\n' "$output" | python3 -c '
+import json, os, sys
+d = json.loads(sys.stdin.read())
+vm = os.fsencode(sys.argv[1])
+got = sorted(f["path"].encode("utf-8", "surrogateescape") for f in d["findings"])
+want = sorted(vm + b"/" + os.fsencode(n) + b"-dirty.img" for n in sys.argv[2:])
+assert got == want, (got, want)
+' "$VM" "${names[@]}"
+	if command -v jq >/dev/null; then
+		printf '%s\n' "$output" | jq . >/dev/null
+	fi
+	run pool-check -q "$POOL"
+	[ "$status" -eq 1 ]
+	[ "${#lines[@]}" -eq "${#names[@]}" ]
+	[[ "$output" == *"	$VM/inv\\xff\\xfe-dirty.img	dirty-detached	"* ]]
+	[[ "$output" == *"	$VM/new\\nline-dirty.img	dirty-detached	"* ]]
+	[[ "$output" == *"	$VM/tab\\there-dirty.img	dirty-detached	"* ]]
+	[[ "$output" == *"	$VM/back\\\\slash-dirty.img	dirty-detached	"* ]]
+}
+
+@test "pool-check: a read-only pool is checked all the same; the probe is info reflink-probe-skipped" {
+	vol_setup btrfs
+	vol-create -s 64K "$B"
+	vol-start "$B" >/dev/null
+	public_dir ro
+	run --separate-stderr pool-check -q "$PUB/pool"
+	[ "$status" -eq 1 ]
+	[ "${#lines[@]}" -eq 2 ]
+	[ "${lines[0]}" = "info	$PUB/pool	reflink-probe-skipped	the reflink probe could not run (Read-only file system): whether the filesystem can clone is not known; the files were checked all the same" ]
+	[[ "${lines[1]}" == "warning	$PUB/pool/appvms/vm1/private-dirty.img	dirty-detached	"* ]]
+	run --separate-stderr pool-check -q -j "$PUB/pool"
+	[ "$status" -eq 1 ]
+	[ "$(printf '%s\n' "$output" | python3 -c 'import json, sys; d = json.load(sys.stdin); print(d["reflink"], *[f["code"] for f in d["findings"]])')" = "None reflink-probe-skipped dirty-detached" ]
+}
+
+@test "pool-check: a user who may not write the pool checks it; a directory it cannot read is an error" {
+	vol_setup btrfs
+	vol-create -s 64K "$B"
+	vol-start "$B" >/dev/null
+	mkdir -m 700 "$POOL/appvms/secret"
+	vol-create -s 64K "$POOL/appvms/secret/root"
+	public_dir
+	run --separate-stderr as_nobody pool-check -q "$PUB/pool"
+	[ "$status" -eq 1 ]
+	[ "${#lines[@]}" -eq 3 ]
+	[[ "${lines[0]}" == "info	$PUB/pool	reflink-probe-skipped	the reflink probe could not run (Permission denied): "* ]]
+	[ "${lines[1]}" = "error	$PUB/pool/appvms/secret	unreadable	cannot be read (Permission denied): what it holds is not checked; run pool-check as a user who may read it" ]
+	[[ "${lines[2]}" == "warning	$PUB/pool/appvms/vm1/private-dirty.img	dirty-detached	"* ]]
+	# Nothing unreadable, nothing else: only the probe's info.
+	vol-commit "$B"
+	chmod 755 "$POOL/appvms/secret"
+	run --separate-stderr as_nobody pool-check -q "$PUB/pool"
+	[ "$status" -eq 0 ]
+	[[ "$output" == "info	$PUB/pool	reflink-probe-skipped	"* ]]
+}
+
+@test "pool-check: --repair -n exits 0 when the repair would leave the pool healthy, 1 when not" {
+	vol_setup btrfs
+	vol-create -s 1M "$B"
+	echo t >"$B.img~abc123"
+	echo i >"$B-import.img"
+	run pool-check -q --repair -n "$POOL"
+	[ "$status" -eq 0 ]
+	[ "$output" = "would-fix	$B-import.img	import-leftover	would be removed
+would-fix	$B.img~abc123	temp-leftover	would be removed" ]
+	echo m >"$B.img.x@2018-01-02T03:04:05Z"
+	run pool-check -q --repair -n "$POOL"
+	[ "$status" -eq 1 ]
+	[ -f "$B.img~abc123" ] && [ -f "$B-import.img" ]
+}
+
+@test "pool-check: the EXAMPLE --repair -n pool && --repair pool repairs a pool of leftovers" {
+	vol_setup btrfs
+	cd "$DIR"
+	vol-create -s 1M pool/appvms/vm1/private
+	echo t >pool/appvms/vm1/private.img~abc123
+	touch -d 2001-01-01 pool/appvms/vm1/private-precache.img
+	example=$(man_examples pool-check.1 | grep -e '--repair -n')
+	[ "$example" = "pool-check --repair -n pool && pool-check --repair pool" ]
+	run bash -ec "$example"
+	[ "$status" -eq 0 ]
+	[ "$(files_in pool/appvms/vm1)" = "private.img" ]
+	run pool-check -q pool
+	[ "$status" -eq 0 ]
+	[ -z "$output" ]
+}
+
+# The commands that the messages of pool-check -j (on standard input)
+# suggest for the volumes: "vol-commit WORD" and "vol-discard WORD", WORD
+# a word of sh.
+suggested_commands() {
+	python3 -c '
+import json, re, sys
+word = r"(?:\x27[^\x27]*\x27|\\\x27|[^\s,;\x27\\])+"
+for f in json.load(sys.stdin)["findings"]:
+    for m in re.finditer(r"vol-(?:commit|discard) " + word, f["message"]):
+        print(m.group(0))
+'
+}
+
+@test "pool-check: the commands it suggests are quoted for sh, whatever the volume's name" {
+	vol_setup btrfs
+	cd "$DIR"
+	# shellcheck disable=SC2016 # a name that sh must not expand
+	names=("a b" "q'uo\"te" '$(touch pwned) $HOME' 'semi;colon&' 'star*?' '-dash')
+	for name in "${names[@]}"; do
+		vol-create -s 64K "$VM/$name"
+		printf 'DATA %s' "$name" | dd of="$(vol-start "$VM/$name")" conv=notrunc status=none
+	done
+	run pool-check -q -j "$POOL"
+	[ "$status" -eq 1 ]
+	mapfile -t commands < <(printf '%s\n' "$output" | suggested_commands | grep '^vol-commit')
+	[ "${#commands[@]}" -eq "${#names[@]}" ]
+	for command in "${commands[@]}"; do
+		sh -c "$command"
+	done
+	for name in "${names[@]}"; do
+		[ ! -e "$VM/$name-dirty.img" ]
+		[ "$(head -c $((5 + ${#name})) "$VM/$name.img")" = "DATA $name" ]
+	done
+	[ "$(find "$DIR" -name pwned)" = "" ]
+	run pool-check -q "$POOL"
+	[ "$status" -eq 0 ]
+	# A POOL that begins with "-" gets "./", or it would be an option.
+	mkdir -p -- -pool/appvms/vm1
+	vol-create -s 64K -- -pool/appvms/vm1/private
+	vol-start -- -pool/appvms/vm1/private >/dev/null
+	run pool-check -q -j -- -pool
+	[ "$status" -eq 1 ]
+	[ "$(printf '%s\n' "$output" | suggested_commands)" = "vol-commit ./-pool/appvms/vm1/private
+vol-discard ./-pool/appvms/vm1/private" ]
+	sh -c "vol-discard ./-pool/appvms/vm1/private"
+	[ ! -e -pool/appvms/vm1/private-dirty.img ]
+}
+
+@test "pool-check: a volume's files directly in POOL, appvms/ or vm-templates/ are misplaced" {
+	vol_setup btrfs
+	vol-create -s 64K "$B"
+	mkdir "$POOL/vm-templates"
+	touch "$POOL/stray.img" "$POOL/appvms/work-dirty.img" "$POOL/appvms/x.img~tmp" \
+		"$POOL/vm-templates/root.img.1@2020-01-01T00:00:00Z" "$POOL/notes.txt"
+	run pool-check -q --repair "$POOL"
+	[ "$status" -eq 1 ]
+	[ "${#lines[@]}" -eq 4 ]
+	[ "${lines[0]}" = "warning	$POOL/appvms/work-dirty.img	misplaced	a volume's file where no volume belongs: volumes live in VM directories, $POOL/appvms/VM/ or $POOL/vm-templates/VM/; move it into one by hand" ]
+	[[ "${lines[1]}" == "warning	$POOL/appvms/x.img~tmp	misplaced	a volume's file where"* ]]
+	[[ "${lines[2]}" == "warning	$POOL/stray.img	misplaced	a volume's file where"* ]]
+	[[ "${lines[3]}" == "warning	$POOL/vm-templates/root.img.1@2020-01-01T00:00:00Z	misplaced	"* ]]
+	# Not repairable: a person decides where each belongs.
+	[ -f "$POOL/appvms/x.img~tmp" ] && [ -f "$POOL/appvms/work-dirty.img" ]
+}
+
+@test "pool-check: an empty VM directory is info; --repair removes it, only it, and not while locked" {
+	vol_setup btrfs
+	vol-create -s 64K "$B"
+	mkdir -p "$POOL/appvms/gone" "$POOL/vm-templates/t1" "$VM/sub" "$POOL/other/vm"
+	run pool-check -q "$POOL"
+	[ "$status" -eq 0 ]
+	[ "$output" = "info	$POOL/appvms/gone	empty-vm-directory	an empty VM directory, as an interrupted vol-remove leaves it; pool-check --repair removes it
+info	$POOL/vm-templates/t1	empty-vm-directory	an empty VM directory, as an interrupted vol-remove leaves it; pool-check --repair removes it" ]
+	run pool-check -q --repair -n "$POOL"
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = "would-fix	$POOL/appvms/gone	empty-vm-directory	would be removed" ]
+	[ -d "$POOL/appvms/gone" ]
+	hold_tool_lock "$POOL/vm-templates/t1"
+	run pool-check -q -w 0 --repair "$POOL"
+	[ "$status" -eq 0 ]
+	[ "$output" = "fixed	$POOL/appvms/gone	empty-vm-directory	removed
+info	$POOL/vm-templates/t1	empty-vm-directory	a tool is working in this directory now: its work in progress, not a leftover" ]
+	[ ! -e "$POOL/appvms/gone" ] && [ -d "$POOL/vm-templates/t1" ]
+	release_lock
+	run pool-check -q --repair "$POOL"
+	[ "$output" = "fixed	$POOL/vm-templates/t1	empty-vm-directory	removed" ]
+	# Deeper or elsewhere an empty directory is nobody's business.
+	[ -d "$VM/sub" ] && [ -d "$POOL/other/vm" ] && [ -d "$POOL/vm-templates" ]
+}
+
+# Whether the tools were built with the sanitizers, which need far more
+# address space than any limit below.
+built_with_sanitizers() {
+	grep -q fsanitize "$TOP/lib/.build-flags" 2>/dev/null
+}
+
+@test "pool-check: short of memory, a running VM's image is still dirty-attached" {
+	built_with_sanitizers && skip "ulimit -v and ASan do not mix"
+	[ "$(ulimit -Hn)" = unlimited ] || [ "$(ulimit -Hn)" -ge 19100 ] ||
+		skip "a process may not open 19,000 files here"
+	vol_setup btrfs
+	vol-create -s 64K "$B"
+	vol-start "$B" >/dev/null
+	: >"$DIR/other"
+	# A process with 19,000 other files open, then the image, as QEMU.
+	keeper python3 -c '
+import os, resource, sys, time
+resource.setrlimit(resource.RLIMIT_NOFILE, (19100, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+fds = [os.open(sys.argv[1], os.O_RDONLY) for _ in range(19000)]
+image = os.open(sys.argv[2], os.O_RDONLY)
+print("ready", flush=True)
+time.sleep(60)
+' "$DIR/other" "$B-dirty.img" >"$DIR/ready"
+	while ! grep -q ready "$DIR/ready"; do sleep 0.05; done
+	# 8 MB of address space: plenty for the check, too little to keep
+	# every open file of that process.
+	run bash -c 'ulimit -v 8000 && exec pool-check -q "$1"' _ "$POOL"
+	[ "$status" -eq 0 ]
+	[[ "$output" == "info	$B-dirty.img	dirty-attached	a VM is running on it (used by process $KEEPER (python3"* ]]
+}
+
+@test "pool-check: 50,000 revisions in one directory need little memory" {
+	built_with_sanitizers && skip "ulimit -v and ASan do not mix"
+	vol_setup btrfs
+	truncate -s 64K "$B.img"
+	cp -p "$B.img" "$B-precache.img"
+	python3 -c '
+import os, sys
+for i in range(1, 50001):
+    os.close(os.open("%s.img.%d@2020-01-01T00:00:00Z" % (sys.argv[1], i), os.O_CREAT | os.O_WRONLY, 0o600))
+' "$B"
+	run bash -c 'ulimit -v 24000 && exec pool-check "$1"' _ "$POOL"
+	[ "$status" -eq 0 ]
+	[[ "$output" == "pool-check: $POOL: 1 volumes, 50000 revisions, 0 dirty;"* ]]
+}
+
+@test "pool-check: --repair removes only what it scanned, though a user swaps a directory for a symlink" {
+	vol_setup btrfs
+	mkdir "$DIR/outside"
+	echo bait >"$DIR/outside/x-import.img"
+	evil=$POOL/appvms/evil
+	mkdir -p "$evil/sub"
+	: >"$evil/swaps"
+	chown -R 65534:65534 "$evil"
+	# Other VM directories, so that a check takes a while.
+	for vm in $(seq 50); do
+		mkdir "$POOL/appvms/pad$vm"
+		: >"$POOL/appvms/pad$vm/notes"
+	done
+	public_dir
+	# A python3 that uid 65534 may run (root's may lie in a home of its
+	# own).
+	for python in /usr/bin/python3 "$(command -v python3)"; do
+		as_nobody "$python" -c '' 2>/dev/null && break
+		python=
+	done
+	[ -n "$python" ] || skip "no python3 that uid 65534 may run"
+	# The owner of evil/ makes "sub", where an import leftover lies, and
+	# a symlink to the bait's directory take turns, 0.2 ms each, counting
+	# the swaps.
+	keeper setpriv --reuid=65534 --regid=65534 --clear-groups -- "$python" -c '
+import os, sys, time
+sub, target = sys.argv[1] + "/sub", sys.argv[2]
+def hold():
+    end = time.perf_counter() + 0.0002
+    while time.perf_counter() < end:
+        pass
+with open(sys.argv[1] + "/swaps", "ab", buffering=0) as swaps:
+    while True:
+        if not os.path.exists(sub + "/x-import.img"):
+            open(sub + "/x-import.img", "w").close()
+        hold()
+        os.rename(sub, sub + ".real")
+        os.symlink(target, sub)
+        swaps.write(b".")
+        hold()
+        os.unlink(sub)
+        os.rename(sub + ".real", sub)
+' "$PUB/pool/appvms/evil" "$DIR/outside"
+	raced=0
+	for round in $(seq 200); do
+		before=$(stat -c %s "$evil/swaps")
+		run pool-check -q --repair "$POOL"
+		after=$(stat -c %s "$evil/swaps")
+		[ -f "$DIR/outside/x-import.img" ] || {
+			echo "round $round: the bait outside the pool was removed: $output"
+			false
+		}
+		# Raced: the scan read the real directory while it was being
+		# swapped for the symlink, and the run went on to repair it.
+		if [[ "$output" == *"$evil/sub/x-import.img"* ]] && [ "$after" -gt "$before" ]; then
+			raced=$((raced + 1))
+		fi
+	done
+	echo "# $raced of 200 rounds raced: the scan read the directory being swapped, then repaired" >&3
+	[ "$raced" -gt 0 ]
+}
+
+@test "pool-check: a lock it cannot take fails the run, after the check, and repairs nothing" {
+	vol_setup btrfs
+	vol-create -s 1M "$B"
+	echo i >"$B-import.img"
+	# In a mount namespace of its own, root's lock directory is one that
+	# anyone may write, which lock_open refuses.
+	[ -d /run/file-reflink ] || mkdir -m 700 /run/file-reflink
+	for repair in "" --repair; do
+		# shellcheck disable=SC2016 # expanded by the inner shell
+		run --separate-stderr unshare -m -- sh -c 'mount -t tmpfs -o mode=777 tmpfs /run/file-reflink &&
+			exec pool-check -q $2 "$1"' _ "$POOL" "$repair"
+		[ "$status" -eq 77 ]
+		[ "$output" = "warning	$B-import.img	import-leftover	import left by an interrupted vol-import; pool-check --repair removes it" ]
+		# shellcheck disable=SC2154 # set by run --separate-stderr
+		[[ "$stderr" == *"pool-check: $VM: lock: Operation not permitted"* ]]
+		[ -f "$B-import.img" ]
+	done
+}
+
+@test "pool-check: a user's flock on a VM directory does not make a leftover work in progress" {
+	vol_setup btrfs
+	vol-create -s 1M "$B"
+	echo i >"$B-import.img"
+	public_dir
+	# shellcheck disable=SC2016 # expanded by the inner shell
+	keeper setpriv --reuid=65534 --regid=65534 --clear-groups -- \
+		bash -c 'exec 9<"$1" && flock 9 && exec sleep 30' _ "$PUB/pool/appvms/vm1"
+	while flock -n "$VM" true; do sleep 0.05; done
+	run pool-check -q "$POOL"
+	[ "$status" -eq 1 ]
+	[ "$output" = "warning	$B-import.img	import-leftover	import left by an interrupted vol-import; pool-check --repair removes it" ]
+	run pool-check -q -w 0 --repair "$POOL"
+	[ "$status" -eq 0 ]
+	[ "$output" = "fixed	$B-import.img	import-leftover	removed" ]
 }

@@ -218,6 +218,42 @@ assert d[0]["latest"] == 3 and d[0]["revisions"] == 1, d
 ' "$vm" "$base"
 }
 
+@test "vol-info: text lines escape control characters, backslashes and bytes that are not UTF-8" {
+	fs_dir btrfs
+	mkdir "$DIR/vm1"
+	name=$'p\tr\ni\\v\xff\x1b'
+	printf C >"$DIR/vm1/$name.img"
+	printf R >"$DIR/vm1/$name.img.3@2021-01-03T00:00:03Z"
+	run vol-info "$DIR/vm1/$name"
+	[ "$status" -eq 0 ]
+	[ "${#lines[@]}" -eq 6 ]
+	[ "${lines[0]}" = "path	$DIR/vm1/p\\tr\\ni\\\\v\\xff\\x1b.img" ]
+	run vol-info -r "$DIR/vm1/$name"
+	[ "$status" -eq 0 ]
+	[ "$output" = "3	2021-01-03T00:00:03Z	1	$DIR/vm1/p\\tr\\ni\\\\v\\xff\\x1b.img.3@2021-01-03T00:00:03Z" ]
+}
+
+@test "vol-info: -j gives back every byte of a name that is not UTF-8 (surrogateescape)" {
+	fs_dir btrfs
+	mkdir "$DIR/vm"
+	v=$DIR/vm/inv$'\xff\xfe'
+	vol-create -s 64K "$v"
+	printf R >"$v.img.1@2021-01-01T00:00:00Z"
+	run --separate-stderr vol-info -j -r "$v"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *'/vm/inv\udcff\udcfe.img"'* ]]
+	printf '%s\n' "$output" | python3 -c '
+import json, os, sys
+d = json.loads(sys.stdin.read())
+v = os.fsencode(sys.argv[1])
+assert d[0]["path"].encode("utf-8", "surrogateescape") == v + b".img", d
+assert [r["path"].encode("utf-8", "surrogateescape") for r in d[0]["revision_list"]] == [v + b".img.1@2021-01-01T00:00:00Z"], d
+' "$v"
+	if command -v jq >/dev/null; then
+		printf '%s\n' "$output" | jq . >/dev/null
+	fi
+}
+
 @test "vol-info: -j with no revisions has latest null and an empty list" {
 	fs_dir btrfs
 	mkdir "$DIR/vm1"
