@@ -78,6 +78,8 @@ static struct {
 /* The exit status of the first failure that did not stop the check (a
  * lock, a repair, the disk under the probe), or 0. */
 static int run_status;
+/* A directory on the way to the pool that other users may write. */
+static char pool_untrusted[PATH_MAX + 64];
 
 /*
  * A finding left out for want of memory would make the report wrong (a
@@ -174,8 +176,11 @@ struct scan {
 	const struct dir *parent; /* and dir's name in it */
 	const char *name;
 	enum place place;
-	int busy;    /* a tool holds the lock: its files are work in progress */
-	int lock_fd; /* the lock, or -1 */
+	int busy; /* a tool holds the lock: its files are work in progress */
+	/* A directory on the way that another user may write, or NULL:
+	 * nothing is repaired below it. */
+	const char *untrusted;
+	int lock_fd;          /* the lock, or -1 */
 	size_t first_finding; /* the findings of this directory */
 	char *names;
 	size_t names_length, names_capacity;
@@ -544,6 +549,15 @@ static void repairs_run(struct scan *scan)
 	/* Without the lock (reported by the scan) nothing is repaired. */
 	if (i == findings.count || options.dry_run || scan->lock_fd < 0)
 		return;
+	/* Its owner or another user could swap what is repaired. */
+	if (scan->untrusted != NULL) {
+		log_errx(
+		    "%s: refused: %s may be written by other users than "
+		    "root and you (--unsafe-dirs accepts it): not repaired",
+		    scan->dir->path, scan->untrusted);
+		run_status = EX_NOPERM;
+		return;
+	}
 	/* Converting the shared lock lets a tool in between: each file is
 	 * checked again once the lock is held. */
 	if (lock_wait(scan->lock_fd, LOCK_EX, options.wait_seconds) != 0) {
@@ -633,8 +647,10 @@ static enum place place_below(enum place place, const char *name)
 /* Checks a directory (dir, the entry name of parent; the pool: NULL),
  * repairs it with --repair, then checks its subdirectories. */
 static void directory_scan(const struct dir *dir, const struct dir *parent,
-                           const char *name, enum place place, int depth)
+                           const char *name, enum place place, int depth,
+                           const char *untrusted)
 {
+	char culprit[PATH_MAX + 64], message[PATH_MAX + 256];
 	struct scan scan;
 	struct stat st;
 	long count;
@@ -646,6 +662,22 @@ static void directory_scan(const struct dir *dir, const struct dir *parent,
 	scan.name = name;
 	scan.place = place;
 	scan.first_finding = findings.count;
+	scan.untrusted = untrusted;
+	if (fstat(dir->fd, &st) == 0 && dir_stat_untrusted(&st)) {
+		snprintf(culprit, sizeof(culprit),
+		         "%s (mode %04o, owner uid %ju)", dir->path,
+		         (unsigned)(st.st_mode & 07777), (uintmax_t)st.st_uid);
+		snprintf(message, sizeof(message),
+		         "other users may write it (mode %04o, owner uid %ju), "
+		         "and could lead the tools outside the pool: make it "
+		         "root's and not writable by others; the tools refuse "
+		         "it (77)",
+		         (unsigned)(st.st_mode & 07777), (uintmax_t)st.st_uid);
+		finding_add(SEVERITY_ERROR, dir->path, "untrusted-directory",
+		            message);
+		if (scan.untrusted == NULL)
+			scan.untrusted = culprit;
+	}
 	scan.busy = dir_read_lock(&scan);
 	count = directory_read(&scan, depth);
 	if (count < 0)
@@ -672,7 +704,8 @@ static void directory_scan(const struct dir *dir, const struct dir *parent,
 			continue;
 		if (dir_openat(&sub, dir, sub_name) == 0) {
 			directory_scan(&sub, dir, sub_name,
-			               place_below(place, sub_name), depth + 1);
+			               place_below(place, sub_name), depth + 1,
+			               scan.untrusted);
 			dir_close(&sub);
 		} else if (errno != ENOENT && errno != ENOTDIR &&
 		           errno != ELOOP) {
@@ -791,14 +824,42 @@ static int report(const struct dir *pool, int probe, int quiet)
  * reflink (see reflink_probe).  Returns 0, or the exit status. */
 static int pool_open(struct dir *pool, const char *path, int making, int *probe)
 {
+	char message[PATH_MAX + 256];
 	struct stat st;
+	int rc;
 
 	if (stat(path, &st) == 0 && !S_ISDIR(st.st_mode)) {
 		log_errx("%s: not a directory", path);
 		return EX_DATAERR;
 	}
-	if ((making ? dir_open_making(pool, path) : dir_open(pool, path)) !=
-	    0) {
+	rc = making ? dir_open_trusted_making(pool, path, pool_untrusted,
+	                                      sizeof(pool_untrusted))
+	            : dir_open_trusted(pool, path, pool_untrusted,
+	                               sizeof(pool_untrusted));
+	/* A directory on the way that others may write: a scan reports it
+	 * and goes on; nothing is made or repaired under it. */
+	if (rc > 0 && (making || (options.repair && !options.dry_run))) {
+		log_errx("%s: refused: %s may be written by other users than "
+		         "root and you (--unsafe-dirs accepts it)",
+		         path, pool_untrusted);
+		return EX_NOPERM;
+	}
+	if (rc > 0) {
+		rc = dir_open(pool, path);
+		if (rc == 0 && fstat(pool->fd, &st) == 0 &&
+		    !dir_stat_untrusted(&st)) {
+			snprintf(
+			    message, sizeof(message),
+			    "%s, on the way to the pool: other users could "
+			    "lead the tools outside it; the tools refuse it "
+			    "(77)",
+			    pool_untrusted);
+			finding_add(SEVERITY_ERROR, path, "untrusted-directory",
+			            message);
+		}
+	} else
+		pool_untrusted[0] = '\0';
+	if (rc != 0) {
 		log_errc(errno, "%s", path);
 		return exit_status_for_errno(errno);
 	}
@@ -877,7 +938,9 @@ static int pool_check(int no_reflink_ok, int quiet)
 		            options.pool, "no-reflink", message);
 	}
 	if (probe != 0 || no_reflink_ok)
-		directory_scan(&pool, NULL, NULL, PLACE_POOL, 0);
+		directory_scan(&pool, NULL, NULL, PLACE_POOL, 0,
+		               pool_untrusted[0] != '\0' ? pool_untrusted
+		                                         : NULL);
 	if (files_in_use(dirty_ids, dirty_count, dirty_image_used, NULL) < 0) {
 		/* Without it a running VM's image would be called a crash
 		 * leftover, with advice to discard it. */

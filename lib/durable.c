@@ -386,9 +386,10 @@ void dir_trust_unsafe(int accept)
 	directories_unsafe_ok = accept;
 }
 
-/* True if st, a directory on the way, may be changed by another user. */
-static int dir_untrusted(const struct stat *st)
+int dir_stat_untrusted(const struct stat *st)
 {
+	if (directories_unsafe_ok)
+		return 0;
 	return (st->st_uid != 0 && st->st_uid != geteuid()) ||
 	       ((st->st_mode & (S_IWGRP | S_IWOTH)) != 0 &&
 	        (st->st_mode & S_ISVTX) == 0);
@@ -422,7 +423,7 @@ static int ancestry_check(int fd, char *culprit, size_t length)
 	if (fd < 0 || fstat(fd, &st) != 0)
 		goto fail;
 	for (;;) {
-		if (dir_untrusted(&st)) {
+		if (dir_stat_untrusted(&st)) {
 			culprit_set(
 			    culprit, length, "",
 			    "the working directory or one above it: ", &st);
@@ -474,7 +475,7 @@ static int walk(int *fd, char *where, const char *path, int *links,
 		strcpy(where, "/");
 		if (fstat(*fd, &st) != 0)
 			return -1;
-		if (dir_untrusted(&st)) {
+		if (dir_stat_untrusted(&st)) {
 			culprit_set(culprit, length, where, "", &st);
 			return 1;
 		}
@@ -542,7 +543,7 @@ static int walk(int *fd, char *where, const char *path, int *links,
 			errno = EAGAIN;
 			return -1;
 		}
-		if (dir_untrusted(&here)) {
+		if (dir_stat_untrusted(&here)) {
 			culprit_set(culprit, length, where, "", &here);
 			return 1;
 		}

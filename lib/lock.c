@@ -5,8 +5,8 @@
  * A flock(2) on the directory itself can be taken by anyone who can open
  * the directory for reading, and a local user holding it would make every
  * hook wait for ever.  So root locks a file that only root can open:
- * LOCK_DIRECTORY/DEV-INO.lock, named after the directory's device and
- * inode.  Another user (a pool of one's own) locks the directory itself,
+ * /run/file-reflink/lock/DEV-INO.lock, named after the directory's device
+ * and inode.  Another user (a pool of one's own) locks the directory itself,
  * as no directory outside it is theirs to trust.
  */
 #include <errno.h>
@@ -19,45 +19,72 @@
 
 #include "reflink.h"
 
-/* Opens LOCK_DIRECTORY, making it if missing, and checks that it is a
- * directory of root's that nobody else may enter. */
+/* Opens the directory name below parent (-1: path), making it (0700) if
+ * missing; refuses one that is not root's or that others may write. */
+static int root_directory_open(int parent, const char *name)
+{
+	struct stat st;
+	int fd, made = 0;
+
+	for (;;) {
+		fd = openat(parent < 0 ? AT_FDCWD : parent, name,
+		            O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd >= 0 || errno != ENOENT || made)
+			break;
+		if (mkdirat(parent < 0 ? AT_FDCWD : parent, name, 0700) != 0 &&
+		    errno != EEXIST)
+			return -1;
+		made = 1;
+	}
+	if (fd < 0)
+		return -1;
+	/* Whoever else could write it could put a lock of theirs there. */
+	if (fstat(fd, &st) != 0 || st.st_uid != 0 ||
+	    (st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+		close(fd);
+		errno = EPERM;
+		return -1;
+	}
+	return fd;
+}
+
+/*
+ * Opens LOCK_PARENT/LOCK_NAME, where the lock files are, making it if
+ * missing.
+ * Nobody but root may enter it: another user who could would open a lock
+ * file and hold it.  If it was made open to others (0755 by "mkdir -p",
+ * say), someone may hold a lock in it already, which making it 0700 now
+ * would not take back: it is set aside whole, and a new one made.
+ */
 static int lock_directory_open(void)
 {
-	char aside[sizeof(LOCK_DIRECTORY) + 32];
+	char aside[64];
 	struct stat st;
-	int fd, tries;
+	int parent, fd = -1, tries, saved;
 
-	for (tries = 0; tries < 3; tries++) {
-		fd = open(LOCK_DIRECTORY,
-		          O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (fd < 0 && errno == ENOENT) {
-			if (mkdir(LOCK_DIRECTORY, 0700) != 0 && errno != EEXIST)
-				return -1;
-			continue;
-		}
-		if (fd < 0)
-			return -1;
-		if (fstat(fd, &st) != 0) {
-			close(fd);
-			return -1;
-		}
-		if (st.st_uid == 0 && (st.st_mode & 077) == 0)
-			return fd;
-		close(fd);
-		/*
-		 * Another user could enter it (made by "mkdir -p" or a
-		 * tmpfiles.d line with 0755, say), and so could already
-		 * hold a lock file in it: making it 0700 now would not take
-		 * that lock back.  It is set aside whole, and a new one
-		 * made that only root may enter.
-		 */
-		snprintf(aside, sizeof(aside), "%s.untrusted-%ld",
-		         LOCK_DIRECTORY, (long)getpid());
-		if (rename(LOCK_DIRECTORY, aside) != 0 && errno != ENOENT)
-			return -1;
-	}
+	parent = root_directory_open(-1, LOCK_PARENT);
+	if (parent < 0)
+		return -1;
 	errno = EPERM;
-	return -1;
+	for (tries = 0; tries < 3; tries++) {
+		fd = root_directory_open(parent, LOCK_NAME);
+		if (fd < 0)
+			break;
+		if (fstat(fd, &st) == 0 && (st.st_mode & 077) == 0)
+			break;
+		close(fd);
+		fd = -1;
+		snprintf(aside, sizeof(aside), "%s.untrusted-%ld", LOCK_NAME,
+		         (long)getpid());
+		if (renameat(parent, LOCK_NAME, parent, aside) != 0 &&
+		    errno != ENOENT)
+			break;
+		errno = EPERM;
+	}
+	saved = errno;
+	close(parent);
+	errno = saved;
+	return fd;
 }
 
 int lock_open(const struct dir *dir)

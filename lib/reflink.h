@@ -151,6 +151,9 @@ int dir_sync(const struct dir *dir);
  */
 int dir_open_trusted(struct dir *dir, const char *path, char *culprit,
                      size_t length);
+/* True if the directory st describes is one dir_open_trusted refuses:
+ * another user's, or writable by others and not sticky. */
+int dir_stat_untrusted(const struct stat *st);
 int dir_open_trusted_making(struct dir *dir, const char *path, char *culprit,
                             size_t length);
 void dir_trust_unsafe(int accept);
@@ -553,13 +556,16 @@ int file_users(int fd, char *holder, size_t length);
 
 /* ---- lock.c: the lock of a VM directory ---- */
 
-/* Where root keeps the locks of VM directories (only root may open them). */
-#ifndef LOCK_DIRECTORY
-#define LOCK_DIRECTORY "/run/file-reflink"
+/* Where root keeps the locks of VM directories: LOCK_PARENT/LOCK_NAME,
+ * a directory that only root may enter. */
+#ifndef LOCK_PARENT
+#define LOCK_PARENT "/run/file-reflink"
 #endif
+#define LOCK_NAME "lock"
 /*
  * Opens the lock of the open directory dir, for flock: as root the file
- * LOCK_DIRECTORY/DEV-INO.lock (DEV and INO the directory's, in decimal),
+ * LOCK_PARENT/LOCK_NAME/DEV-INO.lock (DEV and INO the directory's, in
+ * decimal),
  * which no other user can open, and so none can hold; as another user
  * the directory itself.  Returns a descriptor, or -1.
  */

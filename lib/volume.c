@@ -837,33 +837,11 @@ static int refuse(struct volume *volume, const char *name, int status,
 	return -1;
 }
 
-int image_seal(struct volume *volume, int fd, const char *name)
+/* Refuses (75) an image that another open file of it could write. */
+static int image_users_refuse(struct volume *volume, int fd, const char *name)
 {
 	char holder[NAME_MAX + 160];
-	struct stat st, dir_st;
 
-	if (fstat(fd, &st) != 0 || fstat(volume->dir.fd, &dir_st) != 0)
-		return fail(volume, name, NULL);
-	/* A second name may be a file outside the pool: sealing and
-	 * committing it would take it from its owner. */
-	if (st.st_nlink != 1)
-		return refuse(volume, name, EX_DATAERR,
-		              "has %ju names, so it may also be a file outside "
-		              "the pool; nothing changed",
-		              (uintmax_t)st.st_nlink);
-	if ((st.st_uid != dir_st.st_uid || st.st_gid != dir_st.st_gid) &&
-	    fchown(fd, dir_st.st_uid, dir_st.st_gid) != 0)
-		return fail(volume, name, NULL);
-	/* fchown drops set-id bits; the mode is set afterwards anyway. */
-	if ((st.st_mode & 07777) != 0600 && fchmod(fd, 0600) != 0)
-		return fail(volume, name, NULL);
-	/* An ACL entry could grant a user access that the mode no longer
-	 * shows; the filesystem may have no ACLs at all. */
-	if (fremovexattr(fd, "system.posix_acl_access") != 0 &&
-	    errno != ENODATA && errno != EOPNOTSUPP)
-		return fail(volume, name, NULL);
-	/* Only now that no one else may open it: whoever holds it open
-	 * already, in any way, could go on writing the clean image. */
 	switch (file_users(fd, holder, sizeof(holder))) {
 	case 0:
 		return 0;
@@ -875,6 +853,38 @@ int image_seal(struct volume *volume, int fd, const char *name)
 	default:
 		return fail(volume, name, NULL);
 	}
+}
+
+int image_seal(struct volume *volume, int fd, const char *name)
+{
+	struct stat st, dir_st;
+
+	if (fstat(fd, &st) != 0 || fstat(volume->dir.fd, &dir_st) != 0)
+		return fail(volume, name, NULL);
+	/* A second name may be a file outside the pool: sealing and
+	 * committing it would take it from its owner. */
+	if (st.st_nlink != 1)
+		return refuse(volume, name, EX_DATAERR,
+		              "has %ju names, so it may also be a file outside "
+		              "the pool; nothing changed",
+		              (uintmax_t)st.st_nlink);
+	/* Used already: refused before anything changes. */
+	if (image_users_refuse(volume, fd, name) != 0)
+		return -1;
+	if ((st.st_uid != dir_st.st_uid || st.st_gid != dir_st.st_gid) &&
+	    fchown(fd, dir_st.st_uid, dir_st.st_gid) != 0)
+		return fail(volume, name, NULL);
+	/* fchown drops set-id bits; the mode is set afterwards anyway. */
+	if ((st.st_mode & 07777) != 0600 && fchmod(fd, 0600) != 0)
+		return fail(volume, name, NULL);
+	/* An ACL entry could grant a user access that the mode no longer
+	 * shows; the filesystem may have no ACLs at all. */
+	if (fremovexattr(fd, "system.posix_acl_access") != 0 &&
+	    errno != ENODATA && errno != EOPNOTSUPP)
+		return fail(volume, name, NULL);
+	/* Again, now that no one else may open it: whoever opened it in
+	 * between could go on writing the clean image. */
+	return image_users_refuse(volume, fd, name);
 }
 
 int volume_check_unused(struct volume *volume)

@@ -296,12 +296,12 @@ man_example_script() {
 }
 
 # lock_path DIR: what the tools lock for VM directory DIR: as root a file
-# in /run/file-reflink named after DIR's device and inode, else DIR itself.
+# in /run/file-reflink/lock named after DIR's device and inode, else DIR.
 lock_path() {
 	local lock
 	if [ "$(id -u)" -eq 0 ]; then
-		mkdir -p -m 700 /run/file-reflink
-		lock="/run/file-reflink/$(stat -c %d-%i "$1").lock"
+		mkdir -p -m 700 /run/file-reflink/lock
+		lock="/run/file-reflink/lock/$(stat -c %d-%i "$1").lock"
 		[ -e "$lock" ] || (umask 077 && : >>"$lock")
 		echo "$lock"
 	else

@@ -27,14 +27,9 @@ teardown() {
 }
 
 # hold_tool_lock DIR: holds the lock the tools take of the VM directory
-# DIR until release_lock.  As root that is not DIR itself but the file
-# /run/file-reflink/DEV-INO.lock, which only root can open (lock_open).
+# DIR until release_lock (helper.bash: hold_lock, lock_path).
 hold_tool_lock() {
-	local lock
-	lock=/run/file-reflink/$(stat -c '%d-%i' "$1").lock
-	[ -d /run/file-reflink ] || mkdir -m 700 /run/file-reflink
-	touch "$lock"
-	hold_lock "$lock"
+	hold_lock "$1"
 }
 
 # public_dir [ro]: $PUB is $DIR seen through a bind mount at a path that
@@ -625,7 +620,7 @@ with open(sys.argv[1] + "/swaps", "ab", buffering=0) as swaps:
 	echo i >"$B-import.img"
 	# In a mount namespace of its own, root's lock directory is one that
 	# anyone may write, which lock_open refuses.
-	[ -d /run/file-reflink ] || mkdir -m 700 /run/file-reflink
+	mkdir -p -m 700 /run/file-reflink/lock
 	for repair in "" --repair; do
 		# shellcheck disable=SC2016 # expanded by the inner shell
 		run --separate-stderr unshare -m -- sh -c 'mount -t tmpfs -o mode=777 tmpfs /run/file-reflink &&

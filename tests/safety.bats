@@ -1013,11 +1013,11 @@ open_path_to() {
 	[ "$(revision_ids "$W" private)" = 1 ]
 }
 
-@test "safety: a root script holding /run/file-reflink/DEV-INO.lock makes vol-commit -w 0 exit 75" {
+@test "safety: a root script holding /run/file-reflink/lock/DEV-INO.lock makes vol-commit -w 0 exit 75" {
 	local w=$BATS_TEST_TMPDIR/locked word pid
 	vol_setup btrfs
 	crashed_origin "$B" 1
-	flock "/run/file-reflink/$(stat -c %d-%i "$VM").lock" \
+	flock "/run/file-reflink/lock/$(stat -c %d-%i "$VM").lock" \
 		sh -c 'echo locked $$; exec sleep 1000' >"$w" 2>&1 3>&- &
 	echo $! >>"$BATS_TEST_TMPDIR/pids"
 	for _ in $(seq 100); do
