@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "reflink.h"
@@ -173,44 +174,92 @@ static void process_describe(int proc_fd, const char *pid, char *buf,
 		snprintf(buf, length, "process %s", pid);
 }
 
+/* The entry of ids that dev and ino name, or count if none. */
+static size_t users_find(const struct users *users, dev_t dev, ino_t ino)
+{
+	size_t i;
+
+	for (i = 0; i < users->count; i++)
+		if (users->ids[i].dev == dev && users->ids[i].ino == ino)
+			break;
+	return i;
+}
+
 /*
- * Looks at every open file of one process.  Only what matches is kept, so
- * a process with a hundred thousand descriptors costs no memory.  A
- * process that ended meanwhile, or that this user may not look into, has
- * nothing to say.
+ * Looks at the mappings of one process (/proc/PID/maps): a shared mapping
+ * of a file stays after its descriptor is closed.  Each line is "start-
+ * end perms offset major:minor inode path", device numbers in hex.
  */
-static void process_users(struct users *users, int proc_fd, const char *pid)
+static int process_mappings(struct users *users, int proc_fd, const char *pid,
+                            char *holder, size_t length, int *described)
+{
+	char path[NAME_MAX + 16], line[PATH_MAX + 128];
+	unsigned major, minor;
+	unsigned long long inode;
+	FILE *maps;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/maps", pid);
+	fd = openat(proc_fd, path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	maps = fdopen(fd, "r");
+	if (maps == NULL) {
+		close(fd);
+		return -1;
+	}
+	while (fgets(line, sizeof(line), maps) != NULL) {
+		dev_t dev;
+
+		if (sscanf(line, "%*s %*s %*s %x:%x %llu", &major, &minor,
+		           &inode) != 3 ||
+		    inode == 0)
+			continue;
+		dev = makedev(major, minor);
+		if (users_find(users, dev, (ino_t)inode) == users->count)
+			continue;
+		if (!*described) {
+			process_describe(proc_fd, pid, holder, length);
+			*described = 1;
+		}
+		users_match(users, dev, (ino_t)inode, holder);
+	}
+	fclose(maps);
+	return 0;
+}
+
+/*
+ * Looks at every open file and mapping of one process.  Only what matches
+ * is kept, so a process with a hundred thousand descriptors costs no
+ * memory.  A process that ended meanwhile, or that this user may not look
+ * into, has nothing to say; running out of memory is an error, which
+ * must not pass for "no user".
+ */
+static int process_users(struct users *users, int proc_fd, const char *pid)
 {
 	char path[NAME_MAX + 16], holder[NAME_MAX + 96];
 	struct dirent *entry;
 	struct stat st;
 	DIR *fds;
-	int fd, described = 0;
+	int fd, described = 0, err;
 
 	snprintf(path, sizeof(path), "%s/fd", pid);
 	fd = openat(proc_fd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
-		return;
+		return 0;
 	fds = fdopendir(fd);
 	if (fds == NULL) {
 		close(fd);
-		return;
+		return -1;
 	}
-	while ((entry = readdir(fds)) != NULL) {
-		size_t i;
-
+	for (errno = 0; (entry = readdir(fds)) != NULL; errno = 0) {
 		if (entry->d_name[0] == '.')
 			continue;
 		/* /proc/PID/fd/N is a link to the open file: stat follows
 		 * it to that file's device and inode. */
 		if (fstatat(dirfd(fds), entry->d_name, &st, 0) != 0 ||
-		    !S_ISREG(st.st_mode))
-			continue;
-		for (i = 0; i < users->count; i++)
-			if (users->ids[i].dev == st.st_dev &&
-			    users->ids[i].ino == st.st_ino)
-				break;
-		if (i == users->count)
+		    !S_ISREG(st.st_mode) ||
+		    users_find(users, st.st_dev, st.st_ino) == users->count)
 			continue;
 		if (!described) {
 			process_describe(proc_fd, pid, holder, sizeof(holder));
@@ -218,7 +267,15 @@ static void process_users(struct users *users, int proc_fd, const char *pid)
 		}
 		users_match(users, st.st_dev, st.st_ino, holder);
 	}
+	err = errno;
 	closedir(fds);
+	/* The process ended while it was read. */
+	if (err != 0 && err != ENOENT && err != ESRCH) {
+		errno = err;
+		return -1;
+	}
+	return process_mappings(users, proc_fd, pid, holder, sizeof(holder),
+	                        &described);
 }
 
 int files_in_use(const struct file_id *ids, size_t count,
@@ -249,7 +306,13 @@ int files_in_use(const struct file_id *ids, size_t count,
 		if (entry->d_name[0] < '1' || entry->d_name[0] > '9' ||
 		    strcmp(entry->d_name, self) == 0)
 			continue;
-		process_users(&users, dirfd(proc), entry->d_name);
+		if (process_users(&users, dirfd(proc), entry->d_name) != 0) {
+			int err = errno;
+
+			closedir(proc);
+			errno = err;
+			return -1;
+		}
 	}
 	closedir(proc);
 	return users.uses;
