@@ -300,7 +300,7 @@ man_example_script() {
 lock_path() {
 	local lock
 	if [ "$(id -u)" -eq 0 ]; then
-		mkdir -p -m 700 /run/file-reflink/lock
+		mkdir -p /run/file-reflink && { [ -d /run/file-reflink/lock ] || mkdir -m 700 /run/file-reflink/lock; }
 		lock="/run/file-reflink/lock/$(stat -c %d-%i "$1").lock"
 		[ -e "$lock" ] || (umask 077 && : >>"$lock")
 		echo "$lock"

@@ -620,7 +620,7 @@ with open(sys.argv[1] + "/swaps", "ab", buffering=0) as swaps:
 	echo i >"$B-import.img"
 	# In a mount namespace of its own, root's lock directory is one that
 	# anyone may write, which lock_open refuses.
-	mkdir -p -m 700 /run/file-reflink/lock
+	mkdir -p /run/file-reflink && { [ -d /run/file-reflink/lock ] || mkdir -m 700 /run/file-reflink/lock; }
 	for repair in "" --repair; do
 		# shellcheck disable=SC2016 # expanded by the inner shell
 		run --separate-stderr unshare -m -- sh -c 'mount -t tmpfs -o mode=777 tmpfs /run/file-reflink &&

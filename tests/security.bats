@@ -1053,7 +1053,7 @@ nobody_lock_ignored() {
 documented_lock() {
 	pool_world "$1"
 	vol_make
-	mkdir -p -m 700 /run/file-reflink/lock
+	mkdir -p /run/file-reflink && { [ -d /run/file-reflink/lock ] || mkdir -m 700 /run/file-reflink/lock; }
 	# The command of file-reflink(7), LOCKING, run by a root script.
 	background sh -c 'flock "/run/file-reflink/lock/$(stat -c %d-%i "$1").lock" sh -c ": >\"\$0\"; exec sleep 30" "$2"' \
 		sh "$VM" "$BATS_TEST_TMPDIR/held"
@@ -1081,7 +1081,7 @@ documented_lock() {
 	pool_world btrfs
 	vol_make
 	vol-start "$B" >/dev/null
-	mkdir -p -m 700 /run/file-reflink/lock
+	mkdir -p /run/file-reflink && { [ -d /run/file-reflink/lock ] || mkdir -m 700 /run/file-reflink/lock; }
 	# In a mount namespace of its own, /run/file-reflink is a new tmpfs
 	# and its lock directory is of mode 0755, as mkdir -p or a
 	# tmpfiles.d line would make it.
