@@ -66,16 +66,9 @@ int main(int argc, char *argv[])
 		return EX_USAGE;
 	}
 
-	if (source != NULL) {
-		if (volume_open(&source_volume, source, 0) != 0)
-			return volume_report_error(&source_volume, errno);
-		if (!source_volume.clean.exists) {
-			log_errx("%s: No such file or directory",
-			         volume_path(&source_volume,
-			                     source_volume.clean.name, path));
-			return EX_NOINPUT;
-		}
-	}
+	if (source != NULL &&
+	    (status = source_open(&source_volume, source)) != 0)
+		return status;
 	status = volume_open_locked(&volume, argv[0], 0, wait_seconds);
 	if (status != 0)
 		return status;
@@ -90,10 +83,8 @@ int main(int argc, char *argv[])
 	}
 	/* No VM may still run on the D about to be removed, and the files
 	 * must agree with the type named. */
-	if (volume_check_unused(&volume) != 0 ||
-	    (source != NULL &&
-	     volume_check_snapshot(&volume, &source_volume) != 0) ||
-	    (volatile_type && volume_check_volatile(&volume) != 0))
+	if (volume_check_type(&volume, source ? &source_volume : NULL,
+	                      volatile_type) != 0)
 		return volume_report_error(&volume, errno);
 	if (volume_remove_temps(&volume, 0) != 0)
 		return volume_report_error(&volume, errno);

@@ -90,6 +90,10 @@ void operands_expect(int argc, char *argv[], int min, int max,
 int volume_open_locked(struct volume *volume, const char *argument,
                        int create_dir, int wait_seconds);
 
+/* Opens the source volume SRC of -S, which must have a clean image (else
+ * 66); on failure logs why and returns the exit status; 0 on success. */
+int source_open(struct volume *source, const char *argument);
+
 /* The exit status (DESIGN.md section 5) for a failed system call. */
 int exit_status_for_errno(int err);
 /* Writes bytes as a person reads them ("512.0 MiB") into buf. */
@@ -414,6 +418,11 @@ int volume_check_snapshot(struct volume *volume, struct volume *source);
 /* The volume has no C, precache or revision: at most a dirty image, as a
  * volatile volume has (else 65). */
 int volume_check_volatile(struct volume *volume);
+/* The whole rule for a tool that hands out or removes D: no VM uses it
+ * (volume_check_unused), and with source (-S) or volatile_type
+ * (--volatile) the files fit that type. */
+int volume_check_type(struct volume *volume, struct volume *source,
+                      int volatile_type);
 /* 1 if D was never written since it was made from C (see
  * files_unwritten_clone), 0 if it was or either is missing, -1 on error. */
 int volume_dirty_unwritten(struct volume *volume);

@@ -238,6 +238,20 @@ int volume_open_locked(struct volume *volume, const char *argument,
 	return 0;
 }
 
+int source_open(struct volume *source, const char *argument)
+{
+	char path[PATH_MAX];
+
+	if (volume_open(source, argument, 0) != 0)
+		return volume_report_error(source, errno);
+	if (!source->clean.exists) {
+		log_errx("%s: No such file or directory",
+		         volume_path(source, source->clean.name, path));
+		return EX_NOINPUT;
+	}
+	return 0;
+}
+
 void operands_expect(int argc, char *argv[], int min, int max,
                      void (*usage)(FILE *))
 {

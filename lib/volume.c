@@ -995,6 +995,17 @@ int volume_check_volatile(struct volume *volume)
 	              what);
 }
 
+int volume_check_type(struct volume *volume, struct volume *source,
+                      int volatile_type)
+{
+	/* In use first: a VM runs on it, whatever the type named. */
+	if (volume_check_unused(volume) != 0)
+		return -1;
+	if (source != NULL)
+		return volume_check_snapshot(volume, source);
+	return volatile_type ? volume_check_volatile(volume) : 0;
+}
+
 int volume_dirty_unwritten(struct volume *volume)
 {
 	int clean, dirty, rc;
