@@ -57,29 +57,6 @@ int dir_open(struct dir *dir, const char *path)
 	return 0;
 }
 
-int dir_open_making(struct dir *dir, const char *path)
-{
-	char buf[PATH_MAX];
-	const char *parent_path, *name;
-	struct dir parent;
-	int rc;
-
-	if (dir_open(dir, path) == 0 || errno != ENOENT)
-		return dir->fd >= 0 ? 0 : -1;
-	if (path_split(path, buf, sizeof(buf), &parent_path, &name) != 0)
-		return -1;
-	if (dir_open(&parent, parent_path) != 0)
-		return -1;
-	rc = durable_mkdir_run(&parent, name, 0755) < 0
-	         ? -1
-	         : dir_openat(dir, &parent, name);
-	dir_close(&parent);
-	/* Messages name it as the caller did. */
-	if (rc == 0 && strlen(path) < sizeof(dir->path))
-		strcpy(dir->path, path);
-	return rc;
-}
-
 int dir_openat(struct dir *dir, const struct dir *parent, const char *name)
 {
 	char path[PATH_MAX];

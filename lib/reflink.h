@@ -129,9 +129,6 @@ int path_split(const char *path, char *buf, size_t len, const char **dir,
                const char **name);
 /* Opens path as a directory (O_DIRECTORY, following symlinks). */
 int dir_open(struct dir *dir, const char *path);
-/* As dir_open, but a missing directory is made (one level: its parent
- * must exist) with durable_mkdir_run, so a failing run takes it back. */
-int dir_open_making(struct dir *dir, const char *path);
 /* Opens name below parent as a directory without following a symlink. */
 int dir_openat(struct dir *dir, const struct dir *parent, const char *name);
 void dir_close(struct dir *dir);
@@ -150,8 +147,9 @@ int dir_sync(const struct dir *dir);
  * sticky one others may write only if root or the user owns it.  0 with
  * dir open; 1 (errno EPERM) with the first one that is not trusted
  * described in culprit; -1 on error.  The _making variant makes a missing
- * last directory (one level), as dir_open_making.  dir_trust_unsafe(1)
- * (the --unsafe-dirs option) makes them dir_open and dir_open_making.
+ * last directory (one level, with durable_mkdir_run, so that a failing
+ * run takes it back).  dir_trust_unsafe(1) (the --unsafe-dirs option)
+ * turns the checks off.
  */
 int dir_open_trusted(struct dir *dir, const char *path, char *culprit,
                      size_t length);
