@@ -77,12 +77,43 @@ static int data_regions_same(int a, int b, off_t size, char *buf_a, char *buf_b)
 	return 1;
 }
 
-int files_same_data(int a, int b)
+/* What the extent maps of two files of one filesystem say of them. */
+enum clone_relation {
+	CLONE_SAME,    /* the very same blocks: the same bytes */
+	CLONE_WRITTEN, /* blocks shared in part: one was written since */
+	CLONE_NONE,    /* no block shared: copies, which must be read */
+	CLONE_UNKNOWN  /* no FIEMAP here */
+};
+
+/* Compares the extent maps of a and b; -1 on error. */
+static int clone_relation(int a, int b)
 {
 	struct extent_map map_a, map_b;
+	int rc, overlap;
+
+	if (extent_map_read(a, &map_a) != 0)
+		return errno == EOPNOTSUPP || errno == ENOTTY ? CLONE_UNKNOWN
+		                                              : -1;
+	if (extent_map_read(b, &map_b) != 0) {
+		extent_map_free(&map_a);
+		return -1;
+	}
+	if (extent_maps_equal(&map_a, &map_b))
+		rc = CLONE_SAME;
+	else {
+		overlap = extent_maps_overlap(&map_a, &map_b);
+		rc = overlap < 0 ? -1 : overlap ? CLONE_WRITTEN : CLONE_NONE;
+	}
+	extent_map_free(&map_a);
+	extent_map_free(&map_b);
+	return rc;
+}
+
+int files_same_data(int a, int b)
+{
 	struct stat sa, sb;
 	char *buf_a, *buf_b;
-	int rc, shared;
+	int rc;
 
 	if (fstat(a, &sa) != 0 || fstat(b, &sb) != 0)
 		return -1;
@@ -90,30 +121,18 @@ int files_same_data(int a, int b)
 		return 0;
 	if (sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino)
 		return 1;
+	/* Two clones, one written since, are taken as different without
+	 * reading them; only copies (or no FIEMAP) are read. */
 	if (sa.st_dev == sb.st_dev) {
-		if (extent_map_read(a, &map_a) != 0) {
-			/* Without FIEMAP the data is compared; any other
-			 * error is one. */
-			if (errno != EOPNOTSUPP && errno != ENOTTY)
-				return -1;
-			goto read;
-		}
-		if (extent_map_read(b, &map_b) != 0) {
-			extent_map_free(&map_a);
+		switch (clone_relation(a, b)) {
+		case CLONE_SAME:
+			return 1;
+		case CLONE_WRITTEN:
+			return 0;
+		case -1:
 			return -1;
 		}
-		/* The same blocks: the same bytes.  Blocks shared in part:
-		 * one of two clones was written since, which is taken as a
-		 * difference without reading it. */
-		shared = extent_maps_equal(&map_a, &map_b)          ? 1
-		         : extent_maps_overlap(&map_a, &map_b) != 0 ? 0
-		                                                    : -1;
-		extent_map_free(&map_a);
-		extent_map_free(&map_b);
-		if (shared >= 0)
-			return shared;
 	}
-read:
 	buf_a = malloc(COMPARE_BUFFER_SIZE);
 	buf_b = malloc(COMPARE_BUFFER_SIZE);
 	if (buf_a == NULL || buf_b == NULL) {
@@ -129,9 +148,7 @@ read:
 
 int files_unwritten_clone(int original, int copy)
 {
-	struct extent_map map_a, map_b;
 	struct stat sa, sb;
-	int rc;
 
 	if (fstat(original, &sa) != 0 || fstat(copy, &sb) != 0)
 		return -1;
@@ -141,19 +158,14 @@ int files_unwritten_clone(int original, int copy)
 	    sa.st_mtim.tv_sec != sb.st_mtim.tv_sec ||
 	    sa.st_mtim.tv_nsec != sb.st_mtim.tv_nsec)
 		return 0;
-	if (extent_map_read(original, &map_a) != 0)
-		return errno == EOPNOTSUPP || errno == ENOTTY ? 1 : -1;
-	if (extent_map_read(copy, &map_b) != 0) {
-		extent_map_free(&map_a);
-		return -1;
-	}
 	/* A clone must still be its original's blocks; a copy (where the
 	 * filesystem cannot clone) shares none, and its mtime decides. */
-	if (extent_maps_equal(&map_a, &map_b))
-		rc = 1;
-	else
-		rc = extent_maps_overlap(&map_a, &map_b) == 0;
-	extent_map_free(&map_a);
-	extent_map_free(&map_b);
-	return rc;
+	switch (clone_relation(original, copy)) {
+	case CLONE_WRITTEN:
+		return 0;
+	case -1:
+		return -1;
+	default:
+		return 1;
+	}
 }
