@@ -11,12 +11,15 @@ AR ?= ar
 CFLAGS ?= -O2 -g
 WARNINGS = -Wall -Wextra -Wpedantic -Wshadow -Wformat=2 -Wstrict-prototypes \
 	-Wmissing-prototypes -Wvla
-ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -Ilib $(WARNINGS) $(CFLAGS)
+BASE_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARNINGS) $(CFLAGS)
+# The core is compiled without the frame's header in reach.
+CORE_CFLAGS = $(BASE_CFLAGS) -Ilib/core
+ALL_CFLAGS = $(BASE_CFLAGS) -Ilib/core -Ilib/frame
 ALL_LDFLAGS = $(LDFLAGS)
 ifeq ($(SAN),1)
 SANITIZE = -fsanitize=address,undefined -fno-omit-frame-pointer \
 	-fno-sanitize-recover=undefined
-ALL_CFLAGS += $(SANITIZE)
+BASE_CFLAGS += $(SANITIZE)
 ALL_LDFLAGS += $(SANITIZE)
 endif
 
@@ -24,11 +27,14 @@ TOOLS = $(sort $(notdir $(basename $(wildcard bin/*.c))))
 PROGRAMS = $(TOOLS:%=bin/%)
 MAN1 = $(TOOLS:%=man/%.1)
 MAN7 = $(wildcard man/*.7)
+# The library in two layers (README.md, "The code"): lib/core never prints,
+# exits or calls lib/frame; lib/frame is what the tools' main()s stand on.
 LIB = lib/libreflink.a
-LIB_OBJECTS = lib/compare.o lib/copy.o lib/durable.o lib/extent.o lib/lock.o \
-	lib/log.o lib/loop.o lib/progress.o lib/revision.o lib/tool.o lib/volume.o
-LIB_OBJECTS += lib/filesystem.o lib/output.o
-SHELL_FILES = .ci/run tests/run $(wildcard tests/*.bash tests/*.bats tests/*.sh \
+CORE_OBJECTS = $(patsubst %.c,%.o,$(sort $(wildcard lib/core/*.c)))
+FRAME_OBJECTS = $(patsubst %.c,%.o,$(sort $(wildcard lib/frame/*.c)))
+LIB_OBJECTS = $(CORE_OBJECTS) $(FRAME_OBJECTS)
+HEADERS = lib/core/core.h lib/frame/frame.h
+SHELL_FILES = .ci/run tests/run tests/layers $(wildcard tests/*.bash tests/*.bats tests/*.sh \
 	tests/demo tests/hooks/* tests/guest/* tests/fuzz/run tests/bench/run tests/bench/*.sh)
 
 # Objects are rebuilt when the flags change, e.g. between SAN=1 and not.
@@ -40,14 +46,17 @@ $(FLAGS_STAMP): FORCE
 	@echo '$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS)' | cmp -s - $@ || \
 		echo '$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS)' > $@
 
-lib/%.o: lib/%.c lib/reflink.h $(FLAGS_STAMP)
+lib/core/%.o: lib/core/%.c lib/core/core.h $(FLAGS_STAMP)
+	$(CC) $(CORE_CFLAGS) -c -o $@ $<
+
+lib/frame/%.o: lib/frame/%.c $(HEADERS) $(FLAGS_STAMP)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 $(LIB): $(LIB_OBJECTS)
 	rm -f $@
 	$(AR) rcs $@ $(LIB_OBJECTS)
 
-bin/%: bin/%.c $(LIB) lib/reflink.h $(FLAGS_STAMP)
+bin/%: bin/%.c $(LIB) $(HEADERS) $(FLAGS_STAMP)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB) $(ALL_LDFLAGS)
 
 install: all
@@ -85,13 +94,14 @@ fuzz:
 bench: all
 	@tests/bench/run $(BENCH_OUT)
 
-lint:
+lint: $(LIB)
 	shellcheck -x $(SHELL_FILES)
 	@for page in $(MAN1) $(MAN7); do \
 		out=$$(groff -mandoc -ww -z $$page 2>&1); \
 		if [ -n "$$out" ]; then echo "$$page: $$out"; exit 1; fi; \
 	done; echo "groff: man pages clean"
-	clang-format --dry-run --Werror bin/*.c lib/*.c lib/*.h
+	clang-format --dry-run --Werror bin/*.c lib/*/*.c lib/*/*.h
+	@tests/layers $(CORE_OBJECTS) -- $(FRAME_OBJECTS)
 	@echo "lint: clean"
 
 clean:

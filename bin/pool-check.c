@@ -15,7 +15,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
-#include "reflink.h"
+#include "frame.h"
 
 /* Volumes are looked for this deep below POOL (POOL/appvms/VM is 2). */
 #define SCAN_DEPTH 3
@@ -92,8 +92,8 @@ static void memory_fail(void)
 }
 
 /* Returns items with room for one more than count (of *capacity). */
-static void *array_grow(void *items, size_t *capacity, size_t count,
-                        size_t size)
+static void *grow_or_fail(void *items, size_t *capacity, size_t count,
+                          size_t size)
 {
 	size_t grown = *capacity ? 2 * *capacity : 32;
 
@@ -129,8 +129,8 @@ static struct finding *finding_add(enum severity severity, const char *path,
 {
 	struct finding *finding;
 
-	findings.items = array_grow(findings.items, &findings.capacity,
-	                            findings.count, sizeof(*findings.items));
+	findings.items = grow_or_fail(findings.items, &findings.capacity,
+	                              findings.count, sizeof(*findings.items));
 	finding = &findings.items[findings.count++];
 	memset(finding, 0, sizeof(*finding));
 	finding->severity = severity;
@@ -205,10 +205,10 @@ static void entry_keep(struct scan *scan, const char *name, size_t base_length,
 	struct entry *entry;
 
 	while (scan->names_capacity - scan->names_length < length)
-		scan->names = array_grow(scan->names, &scan->names_capacity,
-		                         scan->names_capacity, 1);
-	scan->entries = array_grow(scan->entries, &scan->capacity, scan->count,
-	                           sizeof(*scan->entries));
+		scan->names = grow_or_fail(scan->names, &scan->names_capacity,
+		                           scan->names_capacity, 1);
+	scan->entries = grow_or_fail(scan->entries, &scan->capacity,
+	                             scan->count, sizeof(*scan->entries));
 	entry = &scan->entries[scan->count++];
 	entry->name = scan->names_length;
 	entry->base_length = (unsigned short)base_length;
@@ -363,8 +363,8 @@ static void volume_check(struct scan *scan, const struct volume_files *v)
 		finding = finding_add(SEVERITY_WARNING, path, "dirty-detached",
 		                      dirty_detached_message(v, quoted, message,
 		                                             sizeof(message)));
-		dirty_ids = array_grow(dirty_ids, &dirty_capacity, dirty_count,
-		                       sizeof(*dirty_ids));
+		dirty_ids = grow_or_fail(dirty_ids, &dirty_capacity,
+		                         dirty_count, sizeof(*dirty_ids));
 		dirty_ids[dirty_count].dev = v->dirty.st_dev;
 		dirty_ids[dirty_count++].ino = v->dirty.st_ino;
 		finding->dirty = dirty_count;
@@ -826,16 +826,18 @@ static int pool_open(struct dir *pool, const char *path, int making, int *probe)
 {
 	char message[PATH_MAX + 256];
 	struct stat st;
-	int rc;
+	int rc, made = 0;
 
 	if (stat(path, &st) == 0 && !S_ISDIR(st.st_mode)) {
 		log_errx("%s: not a directory", path);
 		return EX_DATAERR;
 	}
 	rc = making ? dir_open_trusted_making(pool, path, pool_untrusted,
-	                                      sizeof(pool_untrusted))
+	                                      sizeof(pool_untrusted), &made)
 	            : dir_open_trusted(pool, path, pool_untrusted,
 	                               sizeof(pool_untrusted));
+	if (made)
+		made_dir_undo_on_failure(path);
 	/* A directory on the way that others may write: a scan reports it
 	 * and goes on; nothing is made or repaired under it. */
 	if (rc > 0 && (making || (options.repair && !options.dry_run))) {
@@ -972,7 +974,7 @@ int main(int argc, char *argv[])
 	    {NULL, 0, NULL, 0}};
 	int init = 0, no_reflink_ok = 0, quiet = 0, ch;
 
-	log_init(argv[0]);
+	tool_init(argv[0], usage);
 	options.wait_seconds = -1;
 	while ((ch = getopt_long(argc, argv, "jnw:" SHORT_OPTIONS_COMMON,
 	                         long_options, NULL)) != -1) {
@@ -993,19 +995,19 @@ int main(int argc, char *argv[])
 			options.repair = 1;
 			break;
 		case 'w':
-			options.wait_seconds = option_wait(optarg, usage);
+			options.wait_seconds = option_wait(optarg);
 			break;
 		case 'q':
 			quiet = 1;
-			option_common(ch, usage);
+			option_common(ch);
 			break;
 		default:
-			option_common(ch, usage);
+			option_common(ch);
 		}
 	}
 	argc -= optind;
 	argv += optind;
-	operands_expect(argc, argv, 1, 1, usage);
+	operands_expect(argc, argv, 1, 1);
 	if (init && (options.repair || options.dry_run || options.json)) {
 		log_errx("--init goes with --no-reflink-ok only");
 		usage(stderr);

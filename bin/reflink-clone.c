@@ -12,7 +12,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
-#include "reflink.h"
+#include "frame.h"
 
 static void usage(FILE *stream)
 {
@@ -61,7 +61,8 @@ int main(int argc, char *argv[])
 	    LONG_OPTIONS_COMMON,
 	    {NULL, 0, NULL, 0}};
 	enum reflink_mode mode = REFLINK_AUTO;
-	int no_clobber = 0, copy_mtime = 0, size_given = 0, ch, src_fd;
+	int no_clobber = 0, copy_mtime = 0, size_given = 0, made = 0, ch, rc;
+	int src_fd;
 	int wait_seconds = -1, lock_fd;
 	off_t size = 0;
 	const char *src, *dst, *dst_dir_path, *dst_name;
@@ -72,7 +73,7 @@ int main(int argc, char *argv[])
 	struct stat st;
 	dev_t src_dev;
 
-	log_init(argv[0]);
+	tool_init(argv[0], usage);
 	while ((ch = getopt_long(argc, argv, "ns:tw:" SHORT_OPTIONS_COMMON,
 	                         long_options, NULL)) != -1) {
 		switch (ch) {
@@ -104,15 +105,15 @@ int main(int argc, char *argv[])
 			copy_mtime = 1;
 			break;
 		case 'w':
-			wait_seconds = option_wait(optarg, usage);
+			wait_seconds = option_wait(optarg);
 			break;
 		default:
-			option_common(ch, usage);
+			option_common(ch);
 		}
 	}
 	argc -= optind;
 	argv += optind;
-	operands_expect(argc, argv, 2, 2, usage);
+	operands_expect(argc, argv, 2, 2);
 	src = argv[0];
 	dst = argv[1];
 
@@ -145,8 +146,11 @@ int main(int argc, char *argv[])
 		log_errx("%s: is a directory", dst);
 		return EX_DATAERR;
 	}
-	switch (dir_open_trusted_making(&dst_dir, dst_dir_path, culprit,
-	                                sizeof(culprit))) {
+	rc = dir_open_trusted_making(&dst_dir, dst_dir_path, culprit,
+	                             sizeof(culprit), &made);
+	if (made)
+		made_dir_undo_on_failure(dst_dir_path);
+	switch (rc) {
 	case 0:
 		break;
 	case 1:

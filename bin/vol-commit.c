@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "reflink.h"
+#include "frame.h"
 
 static void usage(FILE *stream)
 {
@@ -120,7 +120,7 @@ int main(int argc, char *argv[])
 	char from_buf[PATH_MAX], path[PATH_MAX];
 	int wait_seconds = -1, ch, status;
 
-	log_init(argv[0]);
+	tool_init(argv[0], usage);
 	while ((ch = getopt_long(argc, argv, "k:w:" SHORT_OPTIONS_COMMON,
 	                         long_options, NULL)) != -1) {
 		switch (ch) {
@@ -128,18 +128,18 @@ int main(int argc, char *argv[])
 			from = optarg;
 			break;
 		case 'k':
-			option_keep(optarg, &policy, usage);
+			option_keep(optarg, &policy);
 			break;
 		case 'w':
-			wait_seconds = option_wait(optarg, usage);
+			wait_seconds = option_wait(optarg);
 			break;
 		default:
-			option_common(ch, usage);
+			option_common(ch);
 		}
 	}
 	argc -= optind;
 	argv += optind;
-	operands_expect(argc, argv, 1, 1, usage);
+	operands_expect(argc, argv, 1, 1);
 
 	status = volume_open_locked(&volume, argv[0], 0, wait_seconds);
 	if (status != 0)

@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <unistd.h>
 
-#include "reflink.h"
+#include "frame.h"
 
 static void usage(FILE *stream)
 {
@@ -29,7 +29,7 @@ int main(int argc, char *argv[])
 	off_t size = -1;
 	int force = 0, wait_seconds = -1, ch, status, found;
 
-	log_init(argv[0]);
+	tool_init(argv[0], usage);
 	while ((ch = getopt_long(argc, argv, "fk:s:w:" SHORT_OPTIONS_COMMON,
 	                         long_options, NULL)) != -1) {
 		switch (ch) {
@@ -37,21 +37,21 @@ int main(int argc, char *argv[])
 			force = 1;
 			break;
 		case 'k':
-			option_keep(optarg, &policy, usage);
+			option_keep(optarg, &policy);
 			break;
 		case 's':
-			size = option_size(optarg, usage);
+			size = option_size(optarg);
 			break;
 		case 'w':
-			wait_seconds = option_wait(optarg, usage);
+			wait_seconds = option_wait(optarg);
 			break;
 		default:
-			option_common(ch, usage);
+			option_common(ch);
 		}
 	}
 	argc -= optind;
 	argv += optind;
-	operands_expect(argc, argv, 1, 1, usage);
+	operands_expect(argc, argv, 1, 1);
 	if (size < 0) {
 		log_errx("-s SIZE is required");
 		usage(stderr);

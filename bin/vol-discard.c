@@ -6,7 +6,7 @@
 #include <getopt.h>
 #include <stdio.h>
 
-#include "reflink.h"
+#include "frame.h"
 
 static void usage(FILE *stream)
 {
@@ -40,7 +40,7 @@ int main(int argc, char *argv[])
 	char path[PATH_MAX];
 	int volatile_type = 0, wait_seconds = -1, ch, status;
 
-	log_init(argv[0]);
+	tool_init(argv[0], usage);
 	while ((ch = getopt_long(argc, argv, "S:w:" SHORT_OPTIONS_COMMON,
 	                         long_options, NULL)) != -1) {
 		switch (ch) {
@@ -51,15 +51,15 @@ int main(int argc, char *argv[])
 			volatile_type = 1;
 			break;
 		case 'w':
-			wait_seconds = option_wait(optarg, usage);
+			wait_seconds = option_wait(optarg);
 			break;
 		default:
-			option_common(ch, usage);
+			option_common(ch);
 		}
 	}
 	argc -= optind;
 	argv += optind;
-	operands_expect(argc, argv, 1, 1, usage);
+	operands_expect(argc, argv, 1, 1);
 	if (source != NULL && volatile_type) {
 		log_errx("-S and --volatile each name a volume type: give one");
 		usage(stderr);

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "reflink.h"
+#include "frame.h"
 
 static void usage(FILE *stream)
 {
@@ -128,26 +128,26 @@ int main(int argc, char *argv[])
 	off_t size = -1, copied;
 	int wait_seconds = -1, ch, status, fd = 0, rc;
 
-	log_init(argv[0]);
+	tool_init(argv[0], usage);
 	while ((ch = getopt_long(argc, argv, "k:s:w:" SHORT_OPTIONS_COMMON,
 	                         long_options, NULL)) != -1) {
 		switch (ch) {
 		case 'k':
-			option_keep(optarg, &policy, usage);
+			option_keep(optarg, &policy);
 			break;
 		case 's':
-			size = option_size(optarg, usage);
+			size = option_size(optarg);
 			break;
 		case 'w':
-			wait_seconds = option_wait(optarg, usage);
+			wait_seconds = option_wait(optarg);
 			break;
 		default:
-			option_common(ch, usage);
+			option_common(ch);
 		}
 	}
 	argc -= optind;
 	argv += optind;
-	operands_expect(argc, argv, 1, 2, usage);
+	operands_expect(argc, argv, 1, 2);
 	argument = argv[0];
 	if (argc == 2 && strcmp(argv[1], "-") != 0)
 		input = argv[1];

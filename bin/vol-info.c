@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "reflink.h"
+#include "frame.h"
 
 static void usage(FILE *stream)
 {
@@ -215,7 +215,7 @@ int main(int argc, char *argv[])
 	int ch, i, status, first_failure = 0;
 	size_t s;
 
-	log_init(argv[0]);
+	tool_init(argv[0], usage);
 	while ((ch = getopt_long(argc, argv, "jrS:t:" SHORT_OPTIONS_COMMON,
 	                         long_options, NULL)) != -1) {
 		switch (ch) {
@@ -232,12 +232,12 @@ int main(int argc, char *argv[])
 			test_state = optarg;
 			break;
 		default:
-			option_common(ch, usage);
+			option_common(ch);
 		}
 	}
 	argc -= optind;
 	argv += optind;
-	operands_expect(argc, argv, 1, -1, usage);
+	operands_expect(argc, argv, 1, -1);
 	if (test_state != NULL) {
 		for (s = 0; s < sizeof(states) / sizeof(states[0]); s++)
 			if (strcmp(test_state, states[s]) == 0)

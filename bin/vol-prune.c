@@ -6,7 +6,7 @@
 #include <getopt.h>
 #include <stdio.h>
 
-#include "reflink.h"
+#include "frame.h"
 
 static void usage(FILE *stream)
 {
@@ -80,26 +80,26 @@ int main(int argc, char *argv[])
 	struct keep_policy policy = {1, 1};
 	int dry_run = 0, wait_seconds = -1, ch, i, status, first_failure = 0;
 
-	log_init(argv[0]);
+	tool_init(argv[0], usage);
 	while ((ch = getopt_long(argc, argv, "k:nw:" SHORT_OPTIONS_COMMON,
 	                         long_options, NULL)) != -1) {
 		switch (ch) {
 		case 'k':
-			option_keep(optarg, &policy, usage);
+			option_keep(optarg, &policy);
 			break;
 		case 'n':
 			dry_run = 1;
 			break;
 		case 'w':
-			wait_seconds = option_wait(optarg, usage);
+			wait_seconds = option_wait(optarg);
 			break;
 		default:
-			option_common(ch, usage);
+			option_common(ch);
 		}
 	}
 	argc -= optind;
 	argv += optind;
-	operands_expect(argc, argv, 1, -1, usage);
+	operands_expect(argc, argv, 1, -1);
 
 	/* One failing volume does not stop the others: a cron job pruning
 	 * a whole pool should not give up at the first odd directory. */

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "reflink.h"
+#include "frame.h"
 
 static void usage(FILE *stream)
 {
@@ -78,7 +78,7 @@ int main(int argc, char *argv[])
 	int force = 0, dry_run = 0, wait_seconds = -1, ch, status = 0, found;
 	int removed;
 
-	log_init(argv[0]);
+	tool_init(argv[0], usage);
 	while ((ch = getopt_long(argc, argv, "fnw:" SHORT_OPTIONS_COMMON,
 	                         long_options, NULL)) != -1) {
 		switch (ch) {
@@ -89,15 +89,15 @@ int main(int argc, char *argv[])
 			dry_run = 1;
 			break;
 		case 'w':
-			wait_seconds = option_wait(optarg, usage);
+			wait_seconds = option_wait(optarg);
 			break;
 		default:
-			option_common(ch, usage);
+			option_common(ch);
 		}
 	}
 	argc -= optind;
 	argv += optind;
-	operands_expect(argc, argv, 1, 1, usage);
+	operands_expect(argc, argv, 1, 1);
 
 	if (dry_run) {
 		/* A preview changes nothing, so it takes no lock. */

@@ -13,7 +13,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
-#include "reflink.h"
+#include "frame.h"
 
 static void usage(FILE *stream)
 {
@@ -273,7 +273,7 @@ int main(int argc, char *argv[])
 	off_t size = -1;
 	int force = 0, relative = 0, wait_seconds = -1, ch, status;
 
-	log_init(argv[0]);
+	tool_init(argv[0], usage);
 	while ((ch = getopt_long(argc, argv, "fk:s:w:" SHORT_OPTIONS_COMMON,
 	                         long_options, NULL)) != -1) {
 		switch (ch) {
@@ -281,7 +281,7 @@ int main(int argc, char *argv[])
 			force = 1;
 			break;
 		case 'k':
-			option_keep(optarg, &policy, usage);
+			option_keep(optarg, &policy);
 			break;
 		case 's':
 			relative = optarg[0] == '+';
@@ -292,15 +292,15 @@ int main(int argc, char *argv[])
 			}
 			break;
 		case 'w':
-			wait_seconds = option_wait(optarg, usage);
+			wait_seconds = option_wait(optarg);
 			break;
 		default:
-			option_common(ch, usage);
+			option_common(ch);
 		}
 	}
 	argc -= optind;
 	argv += optind;
-	operands_expect(argc, argv, 1, 1, usage);
+	operands_expect(argc, argv, 1, 1);
 	if (size < 0) {
 		log_errx("-s SIZE is required");
 		usage(stderr);

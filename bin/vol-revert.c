@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "reflink.h"
+#include "frame.h"
 
 static void usage(FILE *stream)
 {
@@ -127,7 +127,7 @@ int main(int argc, char *argv[])
 	char path[PATH_MAX], name[NAME_MAX + 1];
 	int discard = 0, wait_seconds = -1, ch, status;
 
-	log_init(argv[0]);
+	tool_init(argv[0], usage);
 	while ((ch = getopt_long(argc, argv, "k:r:w:" SHORT_OPTIONS_COMMON,
 	                         long_options, NULL)) != -1) {
 		switch (ch) {
@@ -135,7 +135,7 @@ int main(int argc, char *argv[])
 			discard = 1;
 			break;
 		case 'k':
-			option_keep(optarg, &policy, usage);
+			option_keep(optarg, &policy);
 			break;
 		case 'r':
 			wanted = optarg;
@@ -150,15 +150,15 @@ int main(int argc, char *argv[])
 			}
 			break;
 		case 'w':
-			wait_seconds = option_wait(optarg, usage);
+			wait_seconds = option_wait(optarg);
 			break;
 		default:
-			option_common(ch, usage);
+			option_common(ch);
 		}
 	}
 	argc -= optind;
 	argv += optind;
-	operands_expect(argc, argv, 1, 1, usage);
+	operands_expect(argc, argv, 1, 1);
 
 	status = volume_open_locked(&volume, argv[0], 0, wait_seconds);
 	if (status != 0)

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "reflink.h"
+#include "frame.h"
 
 static void usage(FILE *stream)
 {
@@ -240,32 +240,32 @@ int main(int argc, char *argv[])
 	off_t size = -1;
 	int volatile_type = 0, wait_seconds = -1, ch, status;
 
-	log_init(argv[0]);
+	tool_init(argv[0], usage);
 	while ((ch = getopt_long(argc, argv, "k:S:s:w:" SHORT_OPTIONS_COMMON,
 	                         long_options, NULL)) != -1) {
 		switch (ch) {
 		case 'k':
-			option_keep(optarg, &policy, usage);
+			option_keep(optarg, &policy);
 			break;
 		case 'S':
 			source = optarg;
 			break;
 		case 's':
-			size = option_size(optarg, usage);
+			size = option_size(optarg);
 			break;
 		case 'T':
 			volatile_type = 1;
 			break;
 		case 'w':
-			wait_seconds = option_wait(optarg, usage);
+			wait_seconds = option_wait(optarg);
 			break;
 		default:
-			option_common(ch, usage);
+			option_common(ch);
 		}
 	}
 	argc -= optind;
 	argv += optind;
-	operands_expect(argc, argv, 1, 1, usage);
+	operands_expect(argc, argv, 1, 1);
 	/* One volume type per call; -s belongs to --volatile only. */
 	if (policy.given + (source != NULL) + volatile_type > 1 ||
 	    volatile_type != (size >= 0)) {

@@ -13,9 +13,9 @@ setup_file() {
 		# With the sanitizers when the compiler has them, else plain.
 		for flags in "-fsanitize=address,undefined -fno-sanitize-recover=undefined" ""; do
 			# shellcheck disable=SC2086 # flags is a list of words
-			if cc -std=c11 -D_GNU_SOURCE -g -O1 -I"$TOP/lib" $flags \
+			if cc -std=c11 -D_GNU_SOURCE -g -O1 -I"$TOP/lib/core" $flags \
 				-o "$BATS_FILE_TMPDIR/replay-$target" "$TOP/tests/fuzz/replay.c" \
-				"$TOP/tests/fuzz/$target.c" "$TOP"/lib/*.c 2>"$BATS_FILE_TMPDIR/cc-$target.log"; then
+				"$TOP/tests/fuzz/$target.c" "$TOP"/lib/core/*.c 2>"$BATS_FILE_TMPDIR/cc-$target.log"; then
 				break
 			fi
 		done

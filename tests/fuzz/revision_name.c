@@ -22,7 +22,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "reflink.h"
+#include "core.h"
 
 #define BASE "private"
 

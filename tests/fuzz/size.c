@@ -21,7 +21,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "reflink.h"
+#include "core.h"
 
 #define CHECK(condition, ...)                                                  \
 	do {                                                                   \

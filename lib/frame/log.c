@@ -11,7 +11,7 @@
 #include <string.h>
 #include <syslog.h>
 
-#include "reflink.h"
+#include "frame.h"
 
 const char *program_name = "file-reflink";
 static enum log_verbosity verbosity = VERBOSITY_NORMAL;

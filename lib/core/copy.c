@@ -20,7 +20,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#include "reflink.h"
+#include "core.h"
 
 /* On the flat part of the measured curve, and small enough that the zero
  * scan and the write find the buffer still in the CPU's cache. */
@@ -126,12 +126,13 @@ static int copy_range(int dst_fd, int src_fd, char *buf, off_t from, off_t to,
 		if (write_sparse(dst_fd, buf, (size_t)n, from) != 0)
 			return -1;
 		from += n;
-		progress_update((uint64_t)n);
+		core_copy_advance((uint64_t)n);
 	}
 	return 0;
 }
 
-int copy_sparse(int dst_fd, int src_fd, off_t size, struct copy_result *result)
+static int copy_sparse(int dst_fd, int src_fd, off_t size,
+                       struct copy_result *result)
 {
 	struct stat st;
 	off_t end, data = 0, done = 0;
@@ -150,7 +151,7 @@ int copy_sparse(int dst_fd, int src_fd, off_t size, struct copy_result *result)
 		return -1;
 	/* The kernel may read ahead further for a sequential reader. */
 	posix_fadvise(src_fd, 0, end, POSIX_FADV_SEQUENTIAL);
-	progress_start((uint64_t)end);
+	core_copy_start((uint64_t)end);
 	while (data < end) {
 		off_t hole;
 
@@ -179,7 +180,7 @@ int copy_sparse(int dst_fd, int src_fd, off_t size, struct copy_result *result)
 		if (hole > end)
 			hole = end;
 		/* A hole costs nothing to copy, but counts as done. */
-		progress_update((uint64_t)(data - done));
+		core_copy_advance((uint64_t)(data - done));
 		if (copy_range(dst_fd, src_fd, buf, data, hole, result) != 0) {
 			rc = -1;
 			break;
@@ -189,8 +190,8 @@ int copy_sparse(int dst_fd, int src_fd, off_t size, struct copy_result *result)
 	err = errno;
 	free(buf);
 	if (rc == 0)
-		progress_update((uint64_t)(end - done));
-	progress_finish();
+		core_copy_advance((uint64_t)(end - done));
+	core_copy_end();
 	errno = err;
 	/* One ftruncate sets the length, so a trailing hole stays a hole. */
 	if (rc == 0 && ftruncate(dst_fd, size) != 0)
@@ -208,7 +209,7 @@ int copy_stream(int dst_fd, int src_fd, off_t limit, off_t *copied)
 	if (buf == NULL)
 		return -1;
 	/* With a limit, exactly that much must arrive: it is the total. */
-	progress_start(limit > 0 ? (uint64_t)limit : 0);
+	core_copy_start(limit > 0 ? (uint64_t)limit : 0);
 	for (;;) {
 		size_t filled = 0;
 		ssize_t n = 0;
@@ -241,13 +242,13 @@ int copy_stream(int dst_fd, int src_fd, off_t limit, off_t *copied)
 		}
 		offset += (off_t)filled;
 		*copied = offset;
-		progress_update((uint64_t)filled);
+		core_copy_advance((uint64_t)filled);
 		if (n == 0)
 			break;
 	}
 	err = errno;
 	free(buf);
-	progress_finish();
+	core_copy_end();
 	errno = err;
 	if (rc == 0 && ftruncate(dst_fd, offset) != 0)
 		rc = -2;

@@ -1,15 +1,19 @@
 /*
- * reflink.h: the helper library shared by the file-reflink tools.
+ * core.h: the core of the file-reflink tools: names, directories, durable
+ * changes, clones and copies, volumes, revisions, the scanner of a pool,
+ * and the writers of what the tools print for scripts.
  *
- * Library functions never exit and never print diagnostics: they return -1
- * (or a small status) with errno set, and the tool chooses the message and
- * the exit status.  The exceptions are the logging functions, whose job is
- * to print, and option_common(), which implements --help and --version for
- * every tool.
+ * Nothing in the core prints a diagnostic, exits or knows of options:
+ * each function returns -1 (or a small status) with errno set, and a
+ * volume function records the file and the reason in its struct volume.
+ * What the core does is told to the listener a program registers
+ * (core_listen); the tool frame (lib/frame) turns all of it into
+ * messages and exit statuses.  The core never calls the frame.
  */
-#ifndef REFLINK_H
-#define REFLINK_H
+#ifndef CORE_H
+#define CORE_H
 
+#include <dirent.h>
 #include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -22,85 +26,43 @@
 #define PATH_MAX 4096
 #endif
 
-#define FILE_REFLINK_VERSION "0.1.0"
-
-/* Exit statuses beyond sysexits.h (DESIGN.md section 5). */
-#define EXIT_NOT_IN_STATE 1 /* vol-info -t: no; pool-check: findings */
-
-/* ---- log.c: stderr and syslog ---- */
-
-enum log_verbosity { VERBOSITY_QUIET, VERBOSITY_NORMAL, VERBOSITY_VERBOSE };
-
-extern const char *program_name;
-
-/* Sets the program name used on stderr and as the syslog ident. */
-void log_init(const char *name);
-void log_set_verbosity(enum log_verbosity verbosity);
-/* Records a file operation: syslog LOG_INFO, and stderr with -v. */
-void log_op(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* Warning: stderr unless -q, and syslog LOG_WARNING. */
-void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* Error: always on stderr as "prog: message", and syslog LOG_ERR. */
-void log_errx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* Error with strerror(err) appended as ": reason". */
-void log_errc(int err, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
 struct keep_policy;
 struct volume;
 
-/* ---- tool.c: option handling, exit statuses, parsing ---- */
+/* ---- notify.c: what the core tells a listener ---- */
+
+struct core_listener {
+	/* A change made to a directory: "renamed A to B". */
+	void (*changed)(const char *what);
+	/* A copy of total bytes starts (0: not known, e.g. from a pipe),
+	 * advances by bytes (holes skipped count too), and ends. */
+	void (*copy_start)(uint64_t total);
+	void (*copy_advance)(uint64_t bytes);
+	void (*copy_end)(void);
+};
+
+/* Registers the listener (NULL: none); the core keeps the pointer. */
+void core_listen(const struct core_listener *listener);
+/* For the core's files: tell the listener a change, a copy's course. */
+void core_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void core_copy_start(uint64_t total);
+void core_copy_advance(uint64_t bytes);
+void core_copy_end(void);
+
+/* ---- array.c: the growable array ---- */
 
 /*
- * Handles an option every tool shares: -h/--help (usage on stdout, exit 0),
- * -V/--version (exit 0), -q, -v, --progress, and unknown options ('?' or
- * ':': usage on stderr, exit 64).  usage() prints the tool's usage to the
- * given stream.  Returns only for -q, -v and --progress.
+ * Returns items with room for one more than count items of size bytes,
+ * doubling *capacity when full; NULL (errno ENOMEM) if that fails, items
+ * being left as they were.
  */
-void option_common(int ch, void (*usage)(FILE *));
-/* The long options every tool shares; append to a tool's own table. */
-/* clang-format off */
-#define LONG_OPTIONS_COMMON \
-	{"help", no_argument, NULL, 'h'}, \
-	{"progress", no_argument, NULL, 'P'}, \
-	{"quiet", no_argument, NULL, 'q'}, \
-	{"unsafe-dirs", no_argument, NULL, 'U'}, \
-	{"version", no_argument, NULL, 'V'}, \
-	{"verbose", no_argument, NULL, 'v'}
-/* clang-format on */
-#define SHORT_OPTIONS_COMMON "hqVv"
+void *array_grow(void *items, size_t *capacity, size_t count, size_t size);
 
-/*
- * Option parsers for the tool frame: each parses optarg, and on bad input
- * prints "invalid ...", the usage on stderr, and exits 64.
- */
-void option_keep(const char *arg, struct keep_policy *policy,
-                 void (*usage)(FILE *));
-int option_wait(const char *arg, void (*usage)(FILE *));
-off_t option_size(const char *arg, void (*usage)(FILE *));
-/* Checks the operand count (max < 0: no limit); else says which is
- * missing or extra, prints the usage on stderr and exits 64. */
-void operands_expect(int argc, char *argv[], int min, int max,
-                     void (*usage)(FILE *));
-/*
- * Opens VOLUME (see volume_open), takes the lock of its VM directory
- * (waiting wait_seconds; < 0: for ever) and re-reads its files.  On
- * failure logs why and returns the exit status; 0 on success.
- */
-int volume_open_locked(struct volume *volume, const char *argument,
-                       int create_dir, int wait_seconds);
+/* ---- number.c: decimal numbers ---- */
 
-/* Opens the source volume SRC of -S, which must have a clean image (else
- * 66); on failure logs why and returns the exit status; 0 on success. */
-int source_open(struct volume *source, const char *argument);
-
-/* The exit status (DESIGN.md section 5) for a failed system call. */
-int exit_status_for_errno(int err);
-/* Writes bytes as a person reads them ("512.0 MiB") into buf. */
-const char *human_size(double bytes, char *buf, size_t length);
-/* Flushes and closes stdout; returns -1 if anything written was lost. */
-int stdout_close(void);
-
+/* Parses exactly decimal digits, at most max.  -1 with EINVAL if text is
+ * not digits only, ERANGE if the value is above max. */
+int number_parse(const char *text, uint64_t max, uint64_t *value);
 /*
  * Parses SIZE: decimal bytes, or a number followed by K, M, G or T (also
  * KiB, MiB, GiB, TiB; powers of 1024).  Returns -1 with errno EINVAL for
@@ -112,7 +74,10 @@ int keep_parse(const char *text, int *keep);
 /* Parses a -w value: whole seconds from 0 to 86400 * 365. */
 int seconds_parse(const char *text, int *seconds);
 
-/* ---- durable.c: changes to directories that survive a power cut ---- */
+struct keep_policy;
+struct volume;
+
+/* ---- dir.c: directories, opened once and used by descriptor ---- */
 
 /* An open directory and the path it was opened by, for log messages. */
 struct dir {
@@ -137,6 +102,9 @@ const char *dir_join(const struct dir *dir, const char *name, char *buf,
                      size_t len);
 /* Fsyncs the directory itself, so that entry changes reach the disk. */
 int dir_sync(const struct dir *dir);
+/* A stream of dir's entries from the first, on a descriptor of its own
+ * (closedir it); NULL with errno on failure. */
+DIR *dir_stream(const struct dir *dir);
 
 /*
  * Opens path as a directory, looking up each name on the way itself (from
@@ -146,18 +114,14 @@ int dir_sync(const struct dir *dir);
  * link on the way is followed only from such a directory, and in a
  * sticky one others may write only if root or the user owns it.  0 with
  * dir open; 1 (errno EPERM) with the first one that is not trusted
- * described in culprit; -1 on error.  The _making variant makes a missing
- * last directory (one level, with durable_mkdir_run, so that a failing
- * run takes it back).  dir_trust_unsafe(1) (the --unsafe-dirs option)
- * turns the checks off.
+ * described in culprit; -1 on error.  dir_trust_unsafe(1) (the
+ * --unsafe-dirs option) turns the checks off.
  */
 int dir_open_trusted(struct dir *dir, const char *path, char *culprit,
                      size_t length);
 /* True if the directory st describes is one dir_open_trusted refuses:
  * another user's, or writable by others and not sticky. */
 int dir_stat_untrusted(const struct stat *st);
-int dir_open_trusted_making(struct dir *dir, const char *path, char *culprit,
-                            size_t length);
 void dir_trust_unsafe(int accept);
 /*
  * Opens name in dir with flags, never following a symlink nor waiting on
@@ -167,6 +131,12 @@ void dir_trust_unsafe(int accept);
 int file_open_checked(const struct dir *dir, const char *name, int flags,
                       const struct stat *expect);
 
+/* ---- durable.c: changes to directories that survive a power cut ---- */
+
+/* As dir_open_trusted, making a missing last directory (one level, mode
+ * 0755); *made is 1 if it made it, even when a later step failed. */
+int dir_open_trusted_making(struct dir *dir, const char *path, char *culprit,
+                            size_t length, int *made);
 /* unlinkat + fsync of the directory.  ENOENT is returned as an error. */
 int durable_unlink(const struct dir *dir, const char *name);
 /* linkat (no symlink following) + fsync of the directory gaining it. */
@@ -180,9 +150,10 @@ int durable_rename(const struct dir *from_dir, const char *from,
                    const struct dir *to_dir, const char *to, unsigned flags);
 /* mkdirat + fsync of the parent.  Returns 1 if made, 0 if it was a dir. */
 int durable_mkdir(const struct dir *dir, const char *name, mode_t mode);
-/* As durable_mkdir; a directory made here is removed again, if still
- * empty, when the process exits with a status other than 0. */
-int durable_mkdir_run(const struct dir *dir, const char *name, mode_t mode);
+/* As durable_mkdir; *made is 1 once the directory is made, even when its
+ * fsync then fails. */
+int durable_mkdir_made(const struct dir *dir, const char *name, mode_t mode,
+                       int *made);
 /* rmdir + fsync of the parent. */
 int durable_rmdir(const struct dir *dir, const char *name);
 
@@ -205,8 +176,6 @@ int temp_create(struct temp_file *temp, const struct dir *dir,
 int temp_commit(struct temp_file *temp, unsigned rename_flags);
 /* Closes and removes the temp file, keeping errno. */
 void temp_abort(struct temp_file *temp);
-/* True if name is final + "~" + anything: a temp file of final. */
-int temp_name_of(const char *name, const char *final);
 
 /* ---- copy.c: clones and sparse copies ---- */
 
@@ -229,12 +198,6 @@ struct copy_result {
  */
 int copy_data(int dst_fd, int src_fd, off_t size, enum reflink_mode mode,
               struct copy_result *result);
-/*
- * Sparse copy: copies the data of src (found with SEEK_DATA/SEEK_HOLE) into
- * the empty file dst, leaving holes for holes and all-zero blocks, then sets
- * dst's length to size.
- */
-int copy_sparse(int dst_fd, int src_fd, off_t size, struct copy_result *result);
 /*
  * Copies everything src_fd delivers until end of file (a pipe, say) into
  * the empty file dst_fd from offset 0, leaving all-zero blocks as holes,
@@ -286,24 +249,7 @@ int files_same_data(int a, int b);
  */
 int files_unwritten_clone(int original, int copy);
 
-/* ---- progress.c: one stderr line for long copies ---- */
-
-/* PROGRESS_AUTO shows it when stderr is a terminal and the copy is large. */
-enum progress_mode { PROGRESS_AUTO, PROGRESS_ALWAYS, PROGRESS_NEVER };
-void progress_set_mode(enum progress_mode mode);
-/*
- * A copy of total bytes starts (0: not known, e.g. from a pipe).  The line
- * shows with PROGRESS_ALWAYS, or with PROGRESS_AUTO when stderr is a
- * terminal and the copy is larger than 64 MiB (known total) or once 64 MiB
- * have passed (unknown total).
- */
-void progress_start(uint64_t total);
-/* done_now more bytes are done; holes skipped count too. */
-void progress_update(uint64_t done_now);
-/* Draws the line a last time and ends it with a newline, if it showed. */
-void progress_finish(void);
-
-/* ---- revision.c: the names of a volume's files ---- */
+/* ---- names.c: the names of a volume's files ---- */
 
 /* What a directory entry is to the volume with base name B. */
 enum name_kind {
@@ -340,8 +286,13 @@ int revision_time_format(time_t when, char *buf, size_t len);
 /* Writes "B.img.ID@TIME" into buf. */
 int revision_name_format(char *buf, size_t len, const char *base, uint64_t id,
                          time_t when);
+/* True (with *reason) if base cannot name a volume: empty, "." or "..",
+ * or ending in -dirty, -precache or -import. */
+int volume_name_invalid(const char *base, const char **reason);
+/* True if name is final + "~" + anything: a temp file of final. */
+int temp_name_of(const char *name, const char *final);
 
-/* ---- volume.c: a volume's files, and the steps every tool shares ---- */
+/* ---- volume.c: a volume's files in its VM directory ---- */
 
 struct volume_file {
 	char name[NAME_MAX + 1];
@@ -357,19 +308,13 @@ struct volume {
 	struct volume_file precache; /* P */
 	struct volume_file import;   /* I */
 	int lock_fd;                 /* held by volume_lock, or -1 */
+	int dir_made;                /* volume_open made the VM directory */
 	/* Set by a failing function: the file, and a reason that replaces
 	 * strerror(errno) when not NULL. */
 	char error_path[PATH_MAX];
 	const char *error_reason;
-	int error_status; /* an exit status that errno cannot tell, or 0 */
+	int error_usage; /* the argument is no volume name at all */
 	char error_text[PATH_MAX + 512]; /* a reason made at run time */
-};
-
-struct revision_list {
-	struct revision *items; /* numbered revisions, ascending id */
-	size_t count, capacity;
-	struct revision *legacy; /* legacy revisions, ascending time */
-	size_t legacy_count, legacy_capacity;
 };
 
 /*
@@ -386,26 +331,32 @@ int volume_stat(struct volume *volume);
 /* Writes the path of one of the volume's files into buf; returns buf. */
 const char *volume_path(const struct volume *volume, const char *name,
                         char *buf);
-/* Logs the error recorded by a failed volume function (errno = err) and
- * returns the exit status for it. */
-int volume_report_error(const struct volume *volume, int err);
-/* True (with *reason) if base cannot name a volume: empty, "." or "..",
- * or ending in -dirty, -precache or -import. */
-int volume_name_invalid(const char *base, const char **reason);
-/* 1 if none of the volume's files exist (a typo, say), 0 if some do,
- * -1 on error. */
-int volume_absent(struct volume *volume);
+/* Records that the volume's file name failed (errno kept), with reason
+ * replacing strerror(errno) if not NULL; returns -1. */
+int volume_fail(struct volume *volume, const char *name, const char *reason);
+/* As volume_fail, for a file in another directory. */
+int volume_fail_in(struct volume *volume, const struct dir *dir,
+                   const char *name);
+/* Refreshes one of C, D, P and I (EINVAL if not a regular file). */
+int volume_file_stat(struct volume *volume, struct volume_file *file);
+/* Removes the volume's temp files, and I with with_import. */
+int volume_remove_temps(struct volume *volume, int with_import);
 /* Writes who uses D (a loop device, or a process such as QEMU holding it
  * open) into holder: 1 if D is in use, 0 if not (or absent), -1 on error. */
 int volume_dirty_in_use(const struct volume *volume, char *holder,
                         size_t length);
+/* 1 if D was never written since it was made from C (see
+ * files_unwritten_clone), 0 if it was or either is missing, -1 on error. */
+int volume_dirty_unwritten(struct volume *volume);
+
+/* ---- check.c: the safety rule ---- */
 
 /*
  * The safety rule (file-reflink(7)): a tool that removes, replaces or
  * hands out an image first checks that the files agree with the type of
  * volume its caller named, and that no VM uses D.  Each check returns 0,
- * or -1 with the reason and the exit status recorded for
- * volume_report_error().
+ * or -1 with the reason recorded in the volume and errno EBUSY (in use:
+ * exit status 75) or EINVAL (the files do not fit: 65).
  */
 /* D is not used by a loop device or a process (else 75). */
 int volume_check_unused(struct volume *volume);
@@ -421,13 +372,48 @@ int volume_check_volatile(struct volume *volume);
  * (--volatile) the files fit that type. */
 int volume_check_type(struct volume *volume, struct volume *source,
                       int volatile_type);
-/* 1 if D was never written since it was made from C (see
- * files_unwritten_clone), 0 if it was or either is missing, -1 on error. */
-int volume_dirty_unwritten(struct volume *volume);
 
+/*
+ * Makes the open image fd, about to become a clean image of the volume,
+ * the pool's alone: it must have one name only (65: another may be a
+ * file outside the pool); its owner becomes the VM directory's, its mode
+ * 0600, its POSIX ACL goes; then no other open file of it may exist (75:
+ * file_users).  A guest's QEMU user, which owned or could write it while
+ * the VM ran, keeps no way to change it, or the revisions it becomes.
+ */
+int image_seal(struct volume *volume, int fd, const char *name);
+
+/* ---- revisions.c: listing, saving and pruning revisions ---- */
+
+struct revision_list {
+	struct revision *items; /* numbered revisions, ascending id */
+	size_t count, capacity;
+	struct revision *legacy; /* legacy revisions, ascending time */
+	size_t legacy_count, legacy_capacity;
+};
+
+/* Lists the volume's revisions, each kind in order (revision_compare);
+ * EINVAL if one is not a regular file. */
 int revisions_list(struct volume *volume, struct revision_list *list);
 void revisions_free(struct revision_list *list);
+/* Orders revisions by id, then time, then name (for qsort). */
+int revision_compare(const void *a, const void *b);
+/* 1 if none of the volume's files exist (a typo, say), 0 if some do,
+ * -1 on error. */
+int volume_absent(struct volume *volume);
+/*
+ * Links C to the next revision name, unless the latest revision already
+ * is C's inode (a crash between link and rename).  C must exist.
+ * Returns 1 if it linked, 0 if not, -1 on error.
+ */
+int volume_save_clean(struct volume *volume, struct revision_list *list);
+/* Removes the lowest ids until keep remain; calls removed() for each. */
+int volume_prune(struct volume *volume, struct revision_list *list, int keep,
+                 void (*removed)(const char *path));
 
+/* Lists the revisions and removes the lowest ids until keep remain, not
+ * counting or removing the revision named except (if not NULL). */
+int volume_prune_to(struct volume *volume, int keep, const char *except);
 /*
  * Removes every file of the volume: revisions, legacy ones, temp files,
  * I, P, D, and C last; nothing at all if one of them is not a regular
@@ -439,8 +425,9 @@ int volume_remove_all(struct volume *volume, int dry_run,
                       void (*each)(const char *path, enum name_kind kind,
                                    void *context),
                       void *context);
-/* Removes the volume's temp files, and I with with_import. */
-int volume_remove_temps(struct volume *volume, int with_import);
+
+/* ---- precache.c: the precache P ---- */
+
 /* True if P is a valid precache: another inode with C's size and mtime. */
 int volume_precache_valid(const struct volume *volume);
 /* Makes P anew: a clone (or copy) of C with C's mtime. */
@@ -456,19 +443,8 @@ int volume_precache_prepare(struct volume *volume, int src_fd,
 int volume_precache_install(struct volume *volume, struct temp_file *temp);
 /* Removes P if it exists. */
 int volume_precache_remove(struct volume *volume);
-/*
- * Links C to the next revision name, unless the latest revision already
- * is C's inode (a crash between link and rename).  C must exist.
- * Returns 1 if it linked, 0 if not, -1 on error.
- */
-int volume_save_clean(struct volume *volume, struct revision_list *list);
-/* Removes the lowest ids until keep remain; calls removed() for each. */
-int volume_prune(struct volume *volume, struct revision_list *list, int keep,
-                 void (*removed)(const char *path));
 
-/* Lists the revisions and removes the lowest ids until keep remain, not
- * counting or removing the revision named except (if not NULL). */
-int volume_prune_to(struct volume *volume, int keep, const char *except);
+/* ---- replace.c: a new clean image ---- */
 
 /* How volume_replace_clean treats revisions (the -k option). */
 struct keep_policy {
@@ -493,16 +469,6 @@ int volume_finish(struct volume *volume, const struct keep_policy *policy);
 #define REPLACE_SEAL 4
 
 /*
- * Makes the open image fd, about to become a clean image of the volume,
- * the pool's alone: it must have one name only (65: another may be a
- * file outside the pool); its owner becomes the VM directory's, its mode
- * 0600, its POSIX ACL goes; then no other open file of it may exist (75:
- * file_users).  A guest's QEMU user, which owned or could write it while
- * the VM ran, keeps no way to change it, or the revisions it becomes.
- */
-int image_seal(struct volume *volume, int fd, const char *name);
-
-/*
  * Makes the complete file "from" (in from_dir, or the VM directory if
  * NULL; on the same filesystem) the new C: fsyncs it, prepares the new P
  * from it, saves the old C as a revision (with REPLACE_SAVE, when C exists
@@ -515,7 +481,7 @@ int volume_replace_clean(struct volume *volume, const struct dir *from_dir,
                          const char *from, unsigned flags,
                          const struct keep_policy *policy);
 
-/* ---- loop.c: who uses an image: loop devices and processes ---- */
+/* ---- users.c: who uses an image: loop devices and processes ---- */
 
 /* A file by device and inode: the same file whatever path reaches it. */
 struct file_id {
@@ -593,6 +559,8 @@ void text_escape_write(FILE *stream, const char *text);
 /* As text_escape_write, into buf (size bytes, ending in NUL; an escape
  * that does not fit is left out whole).  Returns buf. */
 const char *text_escape(const char *text, char *buf, size_t size);
+/* Writes bytes as a person reads them ("512.0 MiB") into buf. */
+const char *human_size(double bytes, char *buf, size_t length);
 /*
  * Writes text as a JSON string, quotes included: valid UTF-8 as it is
  * (", \ and control characters escaped), and each byte that is not part
@@ -607,6 +575,44 @@ void json_string_write(FILE *stream, const char *text);
  * empty) if it did not fit: 4 * strlen(word) + 5 bytes always fit.
  */
 const char *shell_quote(const char *word, char *buf, size_t size);
+
+/* The forms of a record (see record_begin). */
+enum record_format {
+	RECORD_TSV,   /* a record is a line, its fields TAB-separated */
+	RECORD_PAIRS, /* a field is a line, "key<TAB>value" */
+	RECORD_JSON   /* a record is an object */
+};
+
+/* Where records go, and how.  separator and indent go before every JSON
+ * record but the first (separator) and before each (indent). */
+struct record_writer {
+	FILE *stream;
+	enum record_format format;
+	const char *separator, *indent;
+	size_t records; /* written so far */
+	int fields;     /* written so far in the open record */
+};
+
+/* Opens and closes a record; fields go in between, in order. */
+void record_begin(struct record_writer *writer);
+void record_end(struct record_writer *writer);
+/* A string, escaped as text_escape_write or json_string_write; NULL is
+ * field_null. */
+void field_text(struct record_writer *writer, const char *key,
+                const char *value);
+void field_number(struct record_writer *writer, const char *key,
+                  long long value);
+void field_unsigned(struct record_writer *writer, const char *key,
+                    unsigned long long value);
+/* JSON true or false; yes or no in text. */
+void field_bool(struct record_writer *writer, const char *key, int value);
+/* JSON null; "-" in text. */
+void field_null(struct record_writer *writer, const char *key);
+/* A JSON array of records as the value of key, written with items
+ * (records separated by ", ") until field_list_end. */
+void field_list_begin(struct record_writer *writer, const char *key,
+                      struct record_writer *items);
+void field_list_end(struct record_writer *writer);
 
 /* ---- filesystem.c: what the filesystem of a directory can do ---- */
 

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 
-#include "reflink.h"
+#include "core.h"
 
 /* Extents asked for per FIEMAP call: 14 KiB of buffer. */
 #define FIEMAP_BATCH 256
@@ -50,19 +50,14 @@ int extent_map_read(int fd, struct extent_map *map)
 			break;
 		for (i = 0; i < request->fm_mapped_extents; i++) {
 			const struct fiemap_extent *e = &request->fm_extents[i];
-			struct extent *item;
+			struct extent *item, *grown;
 
-			if (map->count == map->capacity) {
-				size_t grown =
-				    map->capacity ? 2 * map->capacity : 64;
-				struct extent *bigger = realloc(
-				    map->items, grown * sizeof(*map->items));
+			grown = array_grow(map->items, &map->capacity,
+			                   map->count, sizeof(*map->items));
 
-				if (bigger == NULL)
-					goto fail;
-				map->items = bigger;
-				map->capacity = grown;
-			}
+			if (grown == NULL)
+				goto fail;
+			map->items = grown;
 			item = &map->items[map->count++];
 			item->logical = e->fe_logical;
 			item->physical = e->fe_physical;

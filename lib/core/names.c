@@ -1,7 +1,8 @@
 /*
- * revision.c: the names of a volume's files.  A revision is
- * "B.img.N@YYYY-MM-DDTHH:MM:SSZ" with N decimal; "B.img@...Z" is the legacy
- * format of 2018.  Parsing is strict: a name that only looks like a
+ * names.c: the naming rules of a pool: what a volume may be called, and
+ * what each of its files is.  A revision is "B.img.N@YYYY-MM-DDTHH:MM:SSZ"
+ * with N decimal; "B.img@...Z" is the legacy format of 2018; "F~XXXXXX"
+ * is a temp file of F.  Parsing is strict: a name that only looks like a
  * revision is classified as malformed, never guessed at.
  */
 #include <errno.h>
@@ -9,7 +10,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "reflink.h"
+#include "core.h"
 
 #define TIME_TEXT_LENGTH 20 /* "YYYY-MM-DDTHH:MM:SSZ" */
 
@@ -243,4 +244,51 @@ enum name_kind volume_name_split(const char *name, char *base,
 	}
 	*base = '\0';
 	return NAME_OTHER;
+}
+
+int volume_name_invalid(const char *base, const char **reason)
+{
+	static const char *const taken[] = {"-dirty", "-precache", "-import"};
+	size_t length = strlen(base), i;
+
+	if (length == 0 || strcmp(base, ".") == 0 || strcmp(base, "..") == 0) {
+		*reason = "not a volume name (a volume is a file's base "
+		          "name, such as appvms/vm1/private)";
+		return 1;
+	}
+	/* "B.img~..." is a temp file of volume B: a volume named so would
+	 * have its files removed as B's leftovers. */
+	if (strchr(base, '~') != NULL) {
+		*reason = "not a volume name: a '~' in it would make its files "
+		          "look like another volume's temp files";
+		return 1;
+	}
+	/* "B.img.N@YYYY-MM-DDTHH:MM:SSZ" with a 20-digit N must still fit
+	 * in a file name. */
+	if (length > NAME_MAX - 46) {
+		*reason = "volume name too long: its revision names would not "
+		          "fit in a file name (at most 209 bytes)";
+		return 1;
+	}
+	/* B-dirty.img is the dirty image of B: a volume named "B-dirty"
+	 * would have B's dirty image as its clean image. */
+	for (i = 0; i < sizeof(taken) / sizeof(taken[0]); i++) {
+		size_t suffix = strlen(taken[i]);
+
+		if (length > suffix &&
+		    strcmp(base + length - suffix, taken[i]) == 0) {
+			*reason = "not a volume name: it ends like the dirty, "
+			          "precache or import image of another volume";
+			return 1;
+		}
+	}
+	return 0;
+}
+
+int temp_name_of(const char *name, const char *final)
+{
+	size_t len = strlen(final);
+
+	return strncmp(name, final, len) == 0 && name[len] == '~' &&
+	       strlen(name + len + 1) >= 1;
 }

@@ -11,7 +11,7 @@
 #include <sys/statfs.h>
 #include <unistd.h>
 
-#include "reflink.h"
+#include "core.h"
 
 const char *filesystem_name(int fd, char *buf, size_t length)
 {

@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "reflink.h"
+#include "core.h"
 
 #define COMPARE_BUFFER_SIZE (1024 * 1024)
 

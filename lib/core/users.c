@@ -16,7 +16,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-#include "reflink.h"
+#include "core.h"
 
 /*
  * The device and inode of the file behind a loop device.  The path in

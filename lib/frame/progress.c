@@ -11,7 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "reflink.h"
+#include "frame.h"
 
 #define PROGRESS_THRESHOLD (64ULL * 1024 * 1024)
 /* Twice a second is enough for a person and costs nothing. */

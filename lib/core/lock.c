@@ -17,7 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "reflink.h"
+#include "core.h"
 
 /* Opens the directory name below parent (-1: path), making it (0700) if
  * missing; refuses one that is not root's or that others may write. */

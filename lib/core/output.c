@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "reflink.h"
+#include "core.h"
 
 /*
  * Where escaped text goes: a stream, or a buffer that keeps what fits.
@@ -221,4 +221,138 @@ const char *shell_quote(const char *word, char *buf, size_t size)
 		return NULL;
 	}
 	return buf;
+}
+
+const char *human_size(double bytes, char *buf, size_t length)
+{
+	static const char *const units[] = {"B",   "KiB", "MiB",
+	                                    "GiB", "TiB", "PiB"};
+	int i = 0;
+
+	while (bytes >= 1024 && i < 5) {
+		bytes /= 1024;
+		i++;
+	}
+	snprintf(buf, length, i ? "%.1f %s" : "%.0f %s", bytes, units[i]);
+	return buf;
+}
+
+/*
+ * Records: what the tools print for scripts, one writer for both forms.
+ * TSV writes a record as one line of TAB-separated fields, PAIRS as one
+ * "key<TAB>value" line per field, JSON as one object; every string goes
+ * through the escapes above, so that no name can add a line or a field.
+ */
+
+void record_begin(struct record_writer *writer)
+{
+	writer->fields = 0;
+	if (writer->format != RECORD_JSON)
+		return;
+	if (writer->records > 0 && writer->separator != NULL)
+		fputs(writer->separator, writer->stream);
+	if (writer->indent != NULL)
+		fputs(writer->indent, writer->stream);
+	fputc('{', writer->stream);
+}
+
+void record_end(struct record_writer *writer)
+{
+	if (writer->format == RECORD_JSON)
+		fputc('}', writer->stream);
+	else if (writer->format == RECORD_TSV)
+		fputc('\n', writer->stream);
+	writer->records++;
+}
+
+/* Writes what goes before a field's value: its key, or a TAB. */
+static void field_start(struct record_writer *writer, const char *key)
+{
+	switch (writer->format) {
+	case RECORD_JSON:
+		fprintf(writer->stream,
+		        "%s\"%s\": ", writer->fields ? ", " : "", key);
+		break;
+	case RECORD_PAIRS:
+		fprintf(writer->stream, "%s\t", key);
+		break;
+	case RECORD_TSV:
+		if (writer->fields)
+			fputc('\t', writer->stream);
+		break;
+	}
+	writer->fields++;
+}
+
+static void field_finish(struct record_writer *writer)
+{
+	if (writer->format == RECORD_PAIRS)
+		fputc('\n', writer->stream);
+}
+
+void field_text(struct record_writer *writer, const char *key,
+                const char *value)
+{
+	if (value == NULL) {
+		field_null(writer, key);
+		return;
+	}
+	field_start(writer, key);
+	if (writer->format == RECORD_JSON)
+		json_string_write(writer->stream, value);
+	else
+		text_escape_write(writer->stream, value);
+	field_finish(writer);
+}
+
+void field_number(struct record_writer *writer, const char *key,
+                  long long value)
+{
+	field_start(writer, key);
+	fprintf(writer->stream, "%lld", value);
+	field_finish(writer);
+}
+
+void field_unsigned(struct record_writer *writer, const char *key,
+                    unsigned long long value)
+{
+	field_start(writer, key);
+	fprintf(writer->stream, "%llu", value);
+	field_finish(writer);
+}
+
+void field_bool(struct record_writer *writer, const char *key, int value)
+{
+	field_start(writer, key);
+	if (writer->format == RECORD_JSON)
+		fputs(value ? "true" : "false", writer->stream);
+	else
+		fputs(value ? "yes" : "no", writer->stream);
+	field_finish(writer);
+}
+
+void field_null(struct record_writer *writer, const char *key)
+{
+	field_start(writer, key);
+	fputs(writer->format == RECORD_JSON ? "null" : "-", writer->stream);
+	field_finish(writer);
+}
+
+void field_list_begin(struct record_writer *writer, const char *key,
+                      struct record_writer *items)
+{
+	field_start(writer, key);
+	memset(items, 0, sizeof(*items));
+	items->stream = writer->stream;
+	items->format = writer->format;
+	items->separator = ", ";
+	if (writer->format == RECORD_JSON)
+		fputc('[', writer->stream);
+}
+
+void field_list_end(struct record_writer *writer)
+{
+	if (writer->format == RECORD_JSON)
+		fputc(']', writer->stream);
+	field_finish(writer);
 }

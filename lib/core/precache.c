@@ -1,0 +1,97 @@
+/*
+ * precache.c: P, a clone of C made before it is needed, so that a start is
+ * a rename.  P is valid while it has C's size and mtime and another inode.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core.h"
+
+int volume_precache_valid(const struct volume *volume)
+{
+	const struct stat *c = &volume->clean.st, *p = &volume->precache.st;
+
+	return volume->clean.exists && volume->precache.exists &&
+	       p->st_ino != c->st_ino && p->st_size == c->st_size &&
+	       p->st_mtim.tv_sec == c->st_mtim.tv_sec &&
+	       p->st_mtim.tv_nsec == c->st_mtim.tv_nsec;
+}
+
+int volume_precache_remove(struct volume *volume)
+{
+	if (!volume->precache.exists)
+		return 0;
+	if (durable_unlink(&volume->dir, volume->precache.name) != 0 &&
+	    errno != ENOENT)
+		return volume_fail(volume, volume->precache.name, NULL);
+	volume->precache.exists = 0;
+	return 0;
+}
+
+int volume_precache_prepare(struct volume *volume, int src_fd,
+                            const struct dir *src_dir, const char *src_name,
+                            struct temp_file *temp)
+{
+	struct copy_result result;
+	struct timespec times[2];
+	char src[PATH_MAX], dst[PATH_MAX];
+	struct stat st;
+
+	if (fstat(src_fd, &st) != 0)
+		return volume_fail_in(volume, src_dir, src_name);
+	if (temp_create(temp, &volume->dir, volume->precache.name) != 0)
+		return volume_fail(volume, volume->precache.name, NULL);
+	if (copy_data(temp->fd, src_fd, st.st_size, REFLINK_AUTO, &result) !=
+	    0) {
+		temp_abort(temp);
+		return result.source_failed
+		           ? volume_fail_in(volume, src_dir, src_name)
+		           : volume_fail(volume, volume->precache.name, NULL);
+	}
+	core_note("%s %s to %s", result.cloned ? "cloned" : "copied",
+	          dir_join(src_dir, src_name, src, sizeof(src)),
+	          volume_path(volume, temp->name, dst));
+	/* The same mtime is what marks P as a copy of this very C; the data
+	 * reaches the disk now, so that installing P is a rename only. */
+	times[0].tv_nsec = UTIME_OMIT;
+	times[1] = st.st_mtim;
+	if (futimens(temp->fd, times) != 0 || fsync(temp->fd) != 0 ||
+	    close(temp->fd) != 0) {
+		temp->fd = -1;
+		temp_abort(temp);
+		return volume_fail(volume, volume->precache.name, NULL);
+	}
+	temp->fd = -1;
+	return 0;
+}
+
+int volume_precache_install(struct volume *volume, struct temp_file *temp)
+{
+	if (durable_rename(&volume->dir, temp->name, &volume->dir,
+	                   volume->precache.name, 0) != 0) {
+		temp_abort(temp);
+		return volume_fail(volume, volume->precache.name, NULL);
+	}
+	return volume_file_stat(volume, &volume->precache);
+}
+
+int volume_precache_refresh(struct volume *volume)
+{
+	struct temp_file temp;
+	int fd, rc;
+
+	fd = file_open_checked(&volume->dir, volume->clean.name, O_RDONLY,
+	                       volume->clean.exists ? &volume->clean.st : NULL);
+	if (fd < 0)
+		return volume_fail(volume, volume->clean.name, NULL);
+	rc = volume_precache_prepare(volume, fd, &volume->dir,
+	                             volume->clean.name, &temp);
+	close(fd);
+	if (rc == 0)
+		rc = volume_precache_install(volume, &temp);
+	return rc;
+}
