@@ -274,16 +274,36 @@ sys.exit(status)
 ' "$out" "$@"
 }
 
-# Everything about the files in DIR that a tool could change: per entry
-# its name, type, inode, links, size, mtime and a checksum of its data.
+# dir_state [-r] DIR: everything about the files in DIR (with -r, in the
+# whole tree below it) that a tool could change: one line per entry,
+# sorted, "PATH TYPE INODE LINKS SIZE MTIME MD5 TARGET".  TYPE is find's
+# %y (f, d, l...); MD5 is the data's checksum, "-" if not a regular file;
+# TARGET a symlink's, else "-".  A directory shows "-" for its links, size
+# and mtime, which a temp file made and removed again changes.  The one
+# picture of a directory that every test compares.
 dir_state() {
-	local f
+	local depth=(-maxdepth 1) line path type rest
+	local -A sum
+	if [ "$1" = -r ]; then
+		depth=()
+		shift
+	fi
 	(
 		cd "$1" || exit 1
-		find . -mindepth 1 -maxdepth 1 -printf '%f\n' | LC_ALL=C sort | while IFS= read -r f; do
-			printf '%s %s\n' "$(stat -c '%n %F %i %h %s %.9Y' -- "$f")" \
-				"$( [ -f "$f" ] && ! [ -L "$f" ] && md5sum <"$f" | cut -d' ' -f1)"
-		done
+		while IFS= read -r -d '' line; do
+			sum[${line#*  }]=${line%%  *}
+		done < <(find . -mindepth 1 "${depth[@]}" -type f -exec md5sum -z -- {} +)
+		while IFS= read -r -d '' line; do
+			# "TYPE INODE LINKS SIZE MTIME PATH": the path, last, may
+			# hold any byte but NUL.
+			[[ $line =~ ^([^ ]+)\ ([^ ]+)\ ([^ ]+\ [^ ]+\ [^ ]+)\ (.*)$ ]] || continue
+			type=${BASH_REMATCH[1]}
+			rest="${BASH_REMATCH[2]} ${BASH_REMATCH[3]}"
+			path=${BASH_REMATCH[4]}
+			[ "$type" = d ] && rest="${BASH_REMATCH[2]} - - -"
+			printf '%s %s %s %s %s\n' "${path#./}" "$type" "$rest" \
+				"${sum[$path]:--}" "$([ "$type" = l ] && readlink -- "$path" || echo -)"
+		done < <(find . -mindepth 1 "${depth[@]}" -printf '%y %i %n %s %T@ %p\0') | LC_ALL=C sort
 	)
 }
 

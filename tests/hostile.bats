@@ -79,18 +79,6 @@ world_fresh() {
 	O=$W/outside
 }
 
-# Everything about a tree a tool could change: for every entry its path,
-# type, inode, link count, size, mtime (not of directories, whose mtime a
-# created and removed temp file changes) and symlink target, and the
-# checksum of every regular file.
-tree_state() {
-	(
-		cd "$1" || exit 1
-		find . -type d -printf '%p d %i\n' -o -printf '%p %y %i %n %s %T@ %l\n'
-		find . -type f -exec md5sum {} +
-	) | LC_ALL=C sort
-}
-
 # make_kind KIND PATH: replaces PATH by a file of the wrong KIND.
 make_kind() {
 	rm -f "$2"
@@ -161,11 +149,11 @@ run_table() {
 			reason="bad setup"
 		else
 			eval "words=($command)"
-			before=$(tree_state "$W")
+			before=$(dir_state -r "$W")
 			status=0
 			timeout 3 "${words[@]}" </dev/null >"$W.out" 2>"$W.err" || status=$?
 			stderr=$(cat "$W.err")
-			after=$(tree_state "$W")
+			after=$(dir_state -r "$W")
 			if [ "$status" -eq 124 ]; then
 				reason="hung (killed after 3 s)"
 			elif [ "$status" -ne "$expected" ]; then
@@ -419,7 +407,7 @@ EOF
 @test "hostile: reflink-clone replaces a DST symlink, FIFO or device, never writes through it" {
 	need_root
 	world_fresh clone-dst
-	outside=$(tree_state "$O")
+	outside=$(dir_state -r "$O")
 	for kind in symlink dangling fifo dev; do
 		make_kind "$kind" "$VM/dst-$kind"
 		run reflink-clone "$V.img" "$VM/dst-$kind"
@@ -427,7 +415,7 @@ EOF
 		[ -f "$VM/dst-$kind" ] && [ ! -L "$VM/dst-$kind" ]
 		cmp "$V.img" "$VM/dst-$kind"
 	done
-	[ "$(tree_state "$O")" = "$outside" ]
+	[ "$(dir_state -r "$O")" = "$outside" ]
 	[ ! -e "$O/missing.img" ]
 }
 
@@ -494,8 +482,8 @@ assert info["revision_list"][0]["path"].startswith(sys.argv[1] + ".img.1@")
 
 @test "hostile: names with spaces, newlines, quotes, UTF-8, globs work in every tool" {
 	world_fresh odd-names
-	outside=$(tree_state "$O")
-	sibling=$(tree_state "$W/pool/appvms/vm2")
+	outside=$(dir_state -r "$O")
+	sibling=$(dir_state -r "$W/pool/appvms/vm2")
 	names=('a b' $'new\nline' $'tab\there' "q'uo\"te" 'ütf-8 ☃ ü' '-dash' 'back\slash' '$(touch x)*?[' ' lead' 'trail ')
 	for name in "${names[@]}"; do
 		odd_lifecycle "$VM/$name" || {
@@ -505,8 +493,8 @@ assert info["revision_list"][0]["path"].startswith(sys.argv[1] + ".img.1@")
 	done
 	# Only the files of those volumes came and went.
 	[ "$(files_in "$VM")" = "$(files_in "$ROOT/template/pool/appvms/vm1")" ]
-	[ "$(tree_state "$O")" = "$outside" ]
-	[ "$(tree_state "$W/pool/appvms/vm2")" = "$sibling" ]
+	[ "$(dir_state -r "$O")" = "$outside" ]
+	[ "$(dir_state -r "$W/pool/appvms/vm2")" = "$sibling" ]
 	[ ! -e "$VM/x" ] && [ ! -e x ]
 }
 
@@ -528,8 +516,8 @@ assert info["revision_list"][0]["path"].startswith(sys.argv[1] + ".img.1@")
 @test "hostile: .. components and a symlinked VM directory reach the right volume" {
 	world_fresh dotdot
 	ln -s pool/appvms/vm1 "$W/vm1-link"
-	sibling=$(tree_state "$W/pool/appvms/vm2")
-	outside=$(tree_state "$O")
+	sibling=$(dir_state -r "$W/pool/appvms/vm2")
+	outside=$(dir_state -r "$O")
 	via_dots=$W/pool/appvms/vm2/../vm1/private
 	via_link=$W/vm1-link/private
 	d=$(vol-start "$via_dots")
@@ -542,8 +530,8 @@ assert info["revision_list"][0]["path"].startswith(sys.argv[1] + ".img.1@")
 	vol-revert -r 3 "$via_dots"
 	[ "$(head_bytes "$V.img" 5)" = CLEAN ]
 	[ -L "$W/vm1-link" ]
-	[ "$(tree_state "$W/pool/appvms/vm2")" = "$sibling" ]
-	[ "$(tree_state "$O")" = "$outside" ]
+	[ "$(dir_state -r "$W/pool/appvms/vm2")" = "$sibling" ]
+	[ "$(dir_state -r "$O")" = "$outside" ]
 	# vol-remove of a volume reached through a symlink removes its files
 	# but never the symlink nor the directory it points to by another name.
 	vol-remove -f "$via_link" >/dev/null

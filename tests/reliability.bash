@@ -250,19 +250,10 @@ case_exec() {
 }
 
 # state DIR: one line per entry below DIR, sorted: "path type md5 inode"
-# (type f or d; md5 "-" for a directory).
+# (type f or d; md5 "-" for a directory): the fields of dir_state that
+# the checks below compare.
 state() {
-	(
-		cd "$1" || exit 1
-		{
-			find . -mindepth 1 -printf 'e %y %i %P\n'
-			find . -mindepth 1 -type f -exec md5sum {} + | sed 's/^/m /'
-		} | awk '
-			$1 == "m" { sum[substr($3, 3)] = $2; next }
-			{ type[$4] = $2; ino[$4] = $3 }
-			END { for (p in type) print p, type[p], (p in sum ? sum[p] : "-"), ino[p] }
-		' | LC_ALL=C sort
-	)
+	dir_state -r "$1" | awk '{ print $1, $2, $7, $3 }'
 }
 
 # same_files STATE: names (revision times replaced by TIME) and checksums,

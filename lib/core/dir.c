@@ -175,36 +175,116 @@ fail:
 	return -1;
 }
 
-/*
- * Looks path up one name at a time from the directory open as *fd, which
- * it replaces by the directory reached.  Each directory entered must be
- * trusted; a symbolic link is read and followed by hand, from the
- * trusted directory that holds it, and in a directory that others may
- * write (a sticky one) only if root or the user owns it.
- */
-static int walk(int *fd, char *where, const char *path, int *links,
-                char *culprit, size_t length)
-{
-	char name[NAME_MAX + 1], target[PATH_MAX];
-	struct stat st, here;
-	ssize_t n;
-	size_t size;
-	int next, rc;
+/* The state of one walk: the directory reached (fd) and its path so far
+ * (where, for messages), the symbolic links followed, and where to
+ * describe the directory that is not trusted. */
+struct walk {
+	int fd;
+	char where[PATH_MAX];
+	int links;
+	char *culprit;
+	size_t length;
+};
 
-	if (*path == '/') {
-		next = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (next < 0)
-			return -1;
-		close(*fd);
-		*fd = next;
-		strcpy(where, "/");
-		if (fstat(*fd, &st) != 0)
-			return -1;
-		if (dir_stat_untrusted(&st)) {
-			culprit_set(culprit, length, where, "", &st);
-			return 1;
-		}
+static int walk(struct walk *w, const char *path);
+
+/* Starts over from "/" for an absolute path, which must be trusted. */
+static int walk_root(struct walk *w)
+{
+	struct stat st;
+	int next = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (next < 0)
+		return -1;
+	close(w->fd);
+	w->fd = next;
+	strcpy(w->where, "/");
+	if (fstat(w->fd, &st) != 0)
+		return -1;
+	if (dir_stat_untrusted(&st)) {
+		culprit_set(w->culprit, w->length, w->where, "", &st);
+		return 1;
 	}
+	return 0;
+}
+
+/*
+ * Follows the symbolic link name (st) of the directory reached: in a
+ * sticky directory that others may write, only a link of root's or the
+ * user's, as the kernel's protected_symlinks does.
+ */
+static int walk_link(struct walk *w, const char *name, const struct stat *st)
+{
+	char target[PATH_MAX];
+	struct stat here;
+	ssize_t n;
+
+	if (++w->links > 40) {
+		errno = ELOOP;
+		return -1;
+	}
+	if (fstat(w->fd, &here) != 0)
+		return -1;
+	if ((here.st_mode & (S_IWGRP | S_IWOTH)) != 0 && st->st_uid != 0 &&
+	    st->st_uid != geteuid()) {
+		where_append(w->where, name);
+		culprit_set(
+		    w->culprit, w->length, w->where,
+		    "a symbolic link in a directory others may write: ", st);
+		return 1;
+	}
+	n = readlinkat(w->fd, name, target, sizeof(target) - 1);
+	if (n < 0)
+		return -1;
+	target[n] = '\0';
+	return walk(w, target);
+}
+
+/* Enters the directory name (st, as looked at) of the one reached. */
+static int walk_enter(struct walk *w, const char *name, const struct stat *st)
+{
+	struct stat here;
+	int next;
+
+	next = openat(w->fd, name,
+	              O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (next < 0)
+		return -1;
+	if (fstat(next, &here) != 0) {
+		close(next);
+		return -1;
+	}
+	close(w->fd);
+	w->fd = next;
+	where_append(w->where, name);
+	/* Swapped between the look and the open: someone is at work on the
+	 * way; a later run may find it settled. */
+	if (here.st_dev != st->st_dev || here.st_ino != st->st_ino) {
+		errno = EAGAIN;
+		return -1;
+	}
+	if (dir_stat_untrusted(&here)) {
+		culprit_set(w->culprit, w->length, w->where, "", &here);
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * Looks path up one name at a time from the directory w->fd, which it
+ * replaces by the directory reached.  Each directory entered must be
+ * trusted; a symbolic link is read and followed by hand, from the
+ * trusted directory that holds it.
+ */
+static int walk(struct walk *w, const char *path)
+{
+	char name[NAME_MAX + 1];
+	struct stat st;
+	size_t size;
+	int rc;
+
+	if (*path == '/' && (rc = walk_root(w)) != 0)
+		return rc;
 	while (*path != '\0') {
 		while (*path == '/')
 			path++;
@@ -220,58 +300,12 @@ static int walk(int *fd, char *where, const char *path, int *links,
 		path += size;
 		if (strcmp(name, ".") == 0)
 			continue;
-		if (fstatat(*fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+		if (fstatat(w->fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
 			return -1;
-		if (S_ISLNK(st.st_mode)) {
-			if (++*links > 40) {
-				errno = ELOOP;
-				return -1;
-			}
-			/* In a sticky directory that others may write, only
-			 * a link of root's or the user's is followed, as the
-			 * kernel's protected_symlinks does. */
-			if (fstat(*fd, &here) != 0)
-				return -1;
-			if ((here.st_mode & (S_IWGRP | S_IWOTH)) != 0 &&
-			    st.st_uid != 0 && st.st_uid != geteuid()) {
-				where_append(where, name);
-				culprit_set(
-				    culprit, length, where,
-				    "a symbolic link in a directory others "
-				    "may write: ",
-				    &st);
-				return 1;
-			}
-			n = readlinkat(*fd, name, target, sizeof(target) - 1);
-			if (n < 0)
-				return -1;
-			target[n] = '\0';
-			rc = walk(fd, where, target, links, culprit, length);
-			if (rc != 0)
-				return rc;
-			continue;
-		}
-		next = openat(*fd, name,
-		              O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (next < 0)
-			return -1;
-		if (fstat(next, &here) != 0) {
-			close(next);
-			return -1;
-		}
-		close(*fd);
-		*fd = next;
-		where_append(where, name);
-		/* Swapped between the look and the open: someone is at work
-		 * on the way; a later run may find it settled. */
-		if (here.st_dev != st.st_dev || here.st_ino != st.st_ino) {
-			errno = EAGAIN;
-			return -1;
-		}
-		if (dir_stat_untrusted(&here)) {
-			culprit_set(culprit, length, where, "", &here);
-			return 1;
-		}
+		rc = S_ISLNK(st.st_mode) ? walk_link(w, name, &st)
+		                         : walk_enter(w, name, &st);
+		if (rc != 0)
+			return rc;
 	}
 	return 0;
 }
@@ -279,8 +313,8 @@ static int walk(int *fd, char *where, const char *path, int *links,
 int dir_open_trusted(struct dir *dir, const char *path, char *culprit,
                      size_t length)
 {
-	char where[PATH_MAX] = "";
-	int fd, links = 0, rc, saved;
+	struct walk w = {.culprit = culprit, .length = length};
+	int rc, saved;
 
 	dir->fd = -1;
 	if (directories_unsafe_ok)
@@ -289,19 +323,19 @@ int dir_open_trusted(struct dir *dir, const char *path, char *culprit,
 		errno = ENAMETOOLONG;
 		return -1;
 	}
-	fd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
+	w.fd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (w.fd < 0)
 		return -1;
-	rc = *path == '/' ? 0 : ancestry_check(fd, culprit, length);
+	rc = *path == '/' ? 0 : ancestry_check(w.fd, culprit, length);
 	if (rc == 0)
-		rc = walk(&fd, where, path, &links, culprit, length);
+		rc = walk(&w, path);
 	if (rc != 0) {
 		saved = errno;
-		close(fd);
+		close(w.fd);
 		errno = rc > 0 ? EPERM : saved;
 		return rc;
 	}
-	dir->fd = fd;
+	dir->fd = w.fd;
 	strcpy(dir->path, path);
 	return 0;
 }
