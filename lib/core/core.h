@@ -291,6 +291,8 @@ int revision_name_format(char *buf, size_t len, const char *base, uint64_t id,
 int volume_name_invalid(const char *base, const char **reason);
 /* True if name is final + "~" + anything: a temp file of final. */
 int temp_name_of(const char *name, const char *final);
+/* Writes "<final>~XXXXXX", six random letters and digits, into name. */
+int temp_name_make(char *name, size_t size, const char *final);
 
 /* ---- volume.c: a volume's files in its VM directory ---- */
 

@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <unistd.h>
 
 #include "core.h"
@@ -97,30 +96,6 @@ int durable_rmdir(const struct dir *dir, const char *name)
 		return -1;
 	core_note("removed directory %s", dir_join(dir, name, path, PATH_MAX));
 	return dir_sync(dir);
-}
-
-static const char temp_alphabet[] =
-    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-
-/* Writes "<final>~XXXXXX" with six random characters into name. */
-static int temp_name_make(char *name, size_t size, const char *final)
-{
-	size_t len = strlen(final), i;
-	unsigned char random[6];
-
-	if (len + 8 > size) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	if (getrandom(random, sizeof(random), 0) != sizeof(random))
-		return -1;
-	memcpy(name, final, len);
-	name[len] = '~';
-	for (i = 0; i < sizeof(random); i++)
-		name[len + 1 + i] =
-		    temp_alphabet[random[i] % (sizeof(temp_alphabet) - 1)];
-	name[len + 7] = '\0';
-	return 0;
 }
 
 int temp_create(struct temp_file *temp, const struct dir *dir,

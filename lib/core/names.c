@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 
 #include "core.h"
@@ -291,4 +292,27 @@ int temp_name_of(const char *name, const char *final)
 
 	return strncmp(name, final, len) == 0 && name[len] == '~' &&
 	       strlen(name + len + 1) >= 1;
+}
+
+static const char temp_alphabet[] =
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+
+int temp_name_make(char *name, size_t size, const char *final)
+{
+	size_t len = strlen(final), i;
+	unsigned char random[6];
+
+	if (len + 8 > size) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	if (getrandom(random, sizeof(random), 0) != sizeof(random))
+		return -1;
+	memcpy(name, final, len);
+	name[len] = '~';
+	for (i = 0; i < sizeof(random); i++)
+		name[len + 1 + i] =
+		    temp_alphabet[random[i] % (sizeof(temp_alphabet) - 1)];
+	name[len + 7] = '\0';
+	return 0;
 }
