@@ -123,7 +123,10 @@ static int source_holds(struct volume *source, const struct stat *st)
 	return found;
 }
 
-int volume_check_snapshot(struct volume *volume, struct volume *source)
+/* The files fit a snapshot volume of source (else 65): no revisions, no
+ * precache, and own C absent or the very inode of source's C or of one
+ * of source's revisions (a snapshot of an older source). */
+static int volume_check_snapshot(struct volume *volume, struct volume *source)
 {
 	struct revision_list list;
 	size_t revisions;
@@ -165,7 +168,9 @@ int volume_check_snapshot(struct volume *volume, struct volume *source)
 	}
 }
 
-int volume_check_volatile(struct volume *volume)
+/* The volume has no C, precache or revision: at most a dirty image, as a
+ * volatile volume has (else 65). */
+static int volume_check_volatile(struct volume *volume)
 {
 	struct revision_list list;
 	size_t revisions;

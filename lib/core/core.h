@@ -150,10 +150,6 @@ int durable_rename(const struct dir *from_dir, const char *from,
                    const struct dir *to_dir, const char *to, unsigned flags);
 /* mkdirat + fsync of the parent.  Returns 1 if made, 0 if it was a dir. */
 int durable_mkdir(const struct dir *dir, const char *name, mode_t mode);
-/* As durable_mkdir; *made is 1 once the directory is made, even when its
- * fsync then fails. */
-int durable_mkdir_made(const struct dir *dir, const char *name, mode_t mode,
-                       int *made);
 /* rmdir + fsync of the parent. */
 int durable_rmdir(const struct dir *dir, const char *name);
 
@@ -362,13 +358,6 @@ int volume_dirty_unwritten(struct volume *volume);
  */
 /* D is not used by a loop device or a process (else 75). */
 int volume_check_unused(struct volume *volume);
-/* The files fit a snapshot volume of source (else 65): no revisions, no
- * precache, and own C absent or the very inode of source's C or of one
- * of source's revisions (a snapshot of an older source). */
-int volume_check_snapshot(struct volume *volume, struct volume *source);
-/* The volume has no C, precache or revision: at most a dirty image, as a
- * volatile volume has (else 65). */
-int volume_check_volatile(struct volume *volume);
 /* The whole rule for a tool that hands out or removes D: no VM uses it
  * (volume_check_unused), and with source (-S) or volatile_type
  * (--volatile) the files fit that type. */
@@ -491,11 +480,6 @@ struct file_id {
 	ino_t ino;
 };
 
-/* Calls each(device, backing file, context) for every attached loop
- * device, until it returns non-zero (returned then); 0 or -1 on error. */
-int loop_devices_each(int (*each)(const char *device, const struct file_id *id,
-                                  void *context),
-                      void *context);
 /*
  * Calls found(device, context) for every loop device backed by the file
  * st describes (by device and inode).  Returns the number found, or -1.
@@ -513,17 +497,6 @@ int loop_devices_of(const struct stat *st,
 int files_in_use(const struct file_id *ids, size_t count,
                  void (*found)(size_t index, const char *holder, void *context),
                  void *context);
-/* As files_in_use for one file: 1 if used (the first user written to
- * holder), 0 if not, -1 on error. */
-int file_in_use(const struct stat *st, char *holder, size_t length);
-/*
- * 1 if the file open as fd is open anywhere else too: a descriptor of any
- * process (also one in flight in a unix socket), a shared mapping, a loop
- * device; 0 if fd is its only open file description.  Asks the kernel (a
- * write lease), so nothing escapes it; -1 with EOPNOTSUPP where it cannot
- * tell (not root nor the file's owner, leases disabled).
- */
-int file_opened_elsewhere(int fd);
 /* Whether the file open as fd has users: file_opened_elsewhere, and who
  * they are from files_in_use (into holder); the scan alone where leases
  * cannot tell.  1 if used, 0 if not, -1 on error. */

@@ -56,15 +56,10 @@ int durable_rename(const struct dir *from_dir, const char *from,
 	return 0;
 }
 
-int durable_mkdir(const struct dir *dir, const char *name, mode_t mode)
-{
-	int made;
-
-	return durable_mkdir_made(dir, name, mode, &made);
-}
-
-int durable_mkdir_made(const struct dir *dir, const char *name, mode_t mode,
-                       int *made)
+/* As durable_mkdir; *made is 1 once the directory is made, even when its
+ * fsync then fails. */
+static int durable_mkdir_made(const struct dir *dir, const char *name,
+                              mode_t mode, int *made)
 {
 	char path[PATH_MAX];
 	struct stat st;
@@ -86,6 +81,13 @@ int durable_mkdir_made(const struct dir *dir, const char *name, mode_t mode,
 	*made = 1;
 	core_note("created directory %s", dir_join(dir, name, path, PATH_MAX));
 	return dir_sync(dir) == 0 ? 1 : -1;
+}
+
+int durable_mkdir(const struct dir *dir, const char *name, mode_t mode)
+{
+	int made;
+
+	return durable_mkdir_made(dir, name, mode, &made);
 }
 
 int durable_rmdir(const struct dir *dir, const char *name)

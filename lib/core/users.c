@@ -51,9 +51,12 @@ static int loop_backing_id(const char *device, const char *backing,
 	return 0;
 }
 
-int loop_devices_each(int (*each)(const char *device, const struct file_id *id,
-                                  void *context),
-                      void *context)
+/* Calls each(device, backing file, context) for every attached loop
+ * device, until it returns non-zero (returned then); 0 or -1 on error. */
+static int loop_devices_each(int (*each)(const char *device,
+                                         const struct file_id *id,
+                                         void *context),
+                             void *context)
 {
 	char backing[PATH_MAX + 2], attribute[PATH_MAX], device[PATH_MAX];
 	struct file_id id;
@@ -332,7 +335,9 @@ static void first_user_keep(size_t index, const char *holder, void *context)
 		snprintf(first->holder, first->length, "%s", holder);
 }
 
-int file_in_use(const struct stat *st, char *holder, size_t length)
+/* As files_in_use for one file: 1 if used (the first user written to
+ * holder), 0 if not, -1 on error. */
+static int file_in_use(const struct stat *st, char *holder, size_t length)
 {
 	struct file_id id = {st->st_dev, st->st_ino};
 	struct first_user first = {holder, length};
@@ -343,7 +348,14 @@ int file_in_use(const struct stat *st, char *holder, size_t length)
 	return uses < 0 ? -1 : uses > 0;
 }
 
-int file_opened_elsewhere(int fd)
+/*
+ * 1 if the file open as fd is open anywhere else too: a descriptor of any
+ * process (also one in flight in a unix socket), a shared mapping, a loop
+ * device; 0 if fd is its only open file description.  Asks the kernel (a
+ * write lease), so nothing escapes it; -1 with EOPNOTSUPP where it cannot
+ * tell (not root nor the file's owner, leases disabled).
+ */
+static int file_opened_elsewhere(int fd)
 {
 	/*
 	 * The kernel grants a write lease only to the one open file
