@@ -175,7 +175,15 @@ static enum name_kind reference_kind(const char *name)
 		return NAME_OTHER;
 	if (reference_suffix(rest + 4, &id, &legacy, &when))
 		return legacy ? NAME_LEGACY : NAME_REVISION;
-	return strchr(rest, '@') != NULL ? NAME_MALFORMED : NAME_OTHER;
+	if (strchr(rest, '@') == NULL)
+		return NAME_OTHER;
+	/* A revision of a volume whose name goes on past "B.img" (such as
+	 * "B.img.old") is that volume's, not a malformed one of B. */
+	for (i = 4; rest[i] != '\0'; i++)
+		if (strncmp(rest + i, ".img", 4) == 0 &&
+		    reference_suffix(rest + i + 4, &id, &legacy, &when))
+			return NAME_OTHER;
+	return NAME_MALFORMED;
 }
 
 /* The canonical name of a revision: the id without leading zeros. */
