@@ -9,7 +9,7 @@ load helper
 setup_file() {
 	fs_setup btrfs
 	local target flags
-	for target in revision_name size; do
+	for target in revision_name size usage; do
 		# With the sanitizers when the compiler has them, else plain.
 		for flags in "-fsanitize=address,undefined -fno-sanitize-recover=undefined" ""; do
 			# shellcheck disable=SC2086 # flags is a list of words

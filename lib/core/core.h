@@ -218,6 +218,16 @@ struct extent_map {
 	size_t count, capacity;
 };
 
+/*
+ * Calls each() for every extent of fd in logical order, until it returns
+ * non-zero (then returned); FIEMAP is asked FIEMAP_BATCH at a time, until
+ * the extent marked LAST.  With sync the file's dirty pages are written
+ * first (FIEMAP_FLAG_SYNC), so that no extent is still delayed.  -1 with
+ * EOPNOTSUPP (or ENOTTY) where the filesystem has no FIEMAP.
+ */
+int extent_each(int fd, int sync,
+                int (*each)(const struct extent *extent, void *context),
+                void *context);
 /* Reads the whole extent map of fd.  -1 with EOPNOTSUPP (or ENOTTY)
  * where the filesystem has no FIEMAP. */
 int extent_map_read(int fd, struct extent_map *map);
@@ -227,6 +237,46 @@ void extent_map_free(struct extent_map *map);
 int extent_maps_equal(const struct extent_map *a, const struct extent_map *b);
 /* 1 if a block of a is also a block of b, 0 if none is, -1 on error. */
 int extent_maps_overlap(const struct extent_map *a, const struct extent_map *b);
+
+/* ---- usage.c: what files cost on a disk they share ---- */
+
+struct usage_range;
+
+/*
+ * A set of members (a volume's images and revisions; a member may be
+ * several files, such as C with its precache), and what each costs.
+ */
+struct usage {
+	struct usage_range *ranges; /* every physical range of the set */
+	size_t count, capacity;
+	size_t members;
+	uint64_t *extents;   /* per member: extents of its counted files */
+	uint64_t *exclusive; /* per member: bytes removing it alone frees */
+	uint64_t freed;      /* bytes removing the subset frees */
+	int computed;
+};
+
+/* Starts a set of members 0 to members - 1. */
+int usage_init(struct usage *usage, size_t members);
+void usage_free(struct usage *usage);
+/*
+ * Adds the extents of the open file fd (read after a sync of its dirty
+ * pages) to member; with counted, they count in the member's extents.
+ * The same file added twice counts twice: add each inode once.
+ */
+int usage_add(struct usage *usage, size_t member, int fd, int counted);
+/* Adds one physical range to member (what usage_add does per extent). */
+int usage_add_range(struct usage *usage, size_t member, uint64_t start,
+                    uint64_t length, int shared);
+/*
+ * Computes, in O(E log E) for E extents, each member's exclusive bytes:
+ * those that no other member references, and that the filesystem does
+ * not mark shared when the member references them once (they are shared
+ * with a file outside the set then, or on btrfs the rest of their extent
+ * is).  With subset (a flag per member; NULL: none) also freed: the
+ * bytes referenced by members of the subset only, on the same terms.
+ */
+int usage_compute(struct usage *usage, const unsigned char *subset);
 
 /* ---- compare.c ---- */
 

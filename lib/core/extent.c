@@ -26,52 +26,67 @@
 	 FIEMAP_EXTENT_DATA_TAIL | FIEMAP_EXTENT_UNWRITTEN |                   \
 	 FIEMAP_EXTENT_MERGED)
 
-int extent_map_read(int fd, struct extent_map *map)
+int extent_each(int fd, int sync,
+                int (*each)(const struct extent *extent, void *context),
+                void *context)
 {
 	struct fiemap *request;
+	struct extent item;
 	uint64_t start = 0;
-	int last = 0;
+	int last = 0, rc = 0;
+	unsigned i;
 
-	memset(map, 0, sizeof(*map));
 	request = malloc(sizeof(*request) +
 	                 FIEMAP_BATCH * sizeof(struct fiemap_extent));
 	if (request == NULL)
 		return -1;
-	while (!last) {
-		unsigned i;
-
+	while (!last && rc == 0) {
 		memset(request, 0, sizeof(*request));
 		request->fm_start = start;
 		request->fm_length = FIEMAP_MAX_OFFSET - start;
+		request->fm_flags = sync ? FIEMAP_FLAG_SYNC : 0;
 		request->fm_extent_count = FIEMAP_BATCH;
-		if (ioctl(fd, FS_IOC_FIEMAP, request) != 0)
-			goto fail;
+		if (ioctl(fd, FS_IOC_FIEMAP, request) != 0) {
+			rc = -1;
+			break;
+		}
 		if (request->fm_mapped_extents == 0)
 			break;
-		for (i = 0; i < request->fm_mapped_extents; i++) {
+		for (i = 0; i < request->fm_mapped_extents && rc == 0; i++) {
 			const struct fiemap_extent *e = &request->fm_extents[i];
-			struct extent *item, *grown;
 
-			grown = array_grow(map->items, &map->capacity,
-			                   map->count, sizeof(*map->items));
-
-			if (grown == NULL)
-				goto fail;
-			map->items = grown;
-			item = &map->items[map->count++];
-			item->logical = e->fe_logical;
-			item->physical = e->fe_physical;
-			item->length = e->fe_length;
-			item->flags = e->fe_flags;
+			item.logical = e->fe_logical;
+			item.physical = e->fe_physical;
+			item.length = e->fe_length;
+			item.flags = e->fe_flags;
 			start = e->fe_logical + e->fe_length;
 			if (e->fe_flags & FIEMAP_EXTENT_LAST)
 				last = 1;
+			rc = each(&item, context);
 		}
 	}
 	free(request);
+	return rc;
+}
+
+static int extent_append(const struct extent *extent, void *context)
+{
+	struct extent_map *map = context;
+	struct extent *grown = array_grow(map->items, &map->capacity,
+	                                  map->count, sizeof(*map->items));
+
+	if (grown == NULL)
+		return -1;
+	map->items = grown;
+	map->items[map->count++] = *extent;
 	return 0;
-fail:
-	free(request);
+}
+
+int extent_map_read(int fd, struct extent_map *map)
+{
+	memset(map, 0, sizeof(*map));
+	if (extent_each(fd, 0, extent_append, map) == 0)
+		return 0;
 	extent_map_free(map);
 	return -1;
 }
