@@ -105,7 +105,14 @@ static int unwritten_discard(struct volume *volume,
 	return 0;
 }
 
-int main(int argc, char *argv[])
+/* What the options ask. */
+struct commit_options {
+	struct keep_policy policy;
+	const char *from;
+	int wait_seconds;
+};
+
+static void options_parse(int argc, char *argv[], struct commit_options *o)
 {
 	static const struct option long_options[] = {
 	    {"from", required_argument, NULL, 'F'},
@@ -113,93 +120,127 @@ int main(int argc, char *argv[])
 	    {"wait", required_argument, NULL, 'w'},
 	    LONG_OPTIONS_COMMON,
 	    {NULL, 0, NULL, 0}};
-	struct keep_policy policy = {0, 0};
-	struct volume volume;
-	struct dir from_dir;
-	const char *from = NULL, *from_name;
-	char from_buf[PATH_MAX], path[PATH_MAX];
-	int wait_seconds = -1, ch, status;
+	int ch;
 
-	tool_init(argv[0], usage);
 	while ((ch = getopt_long(argc, argv, "k:w:" SHORT_OPTIONS_COMMON,
 	                         long_options, NULL)) != -1) {
 		switch (ch) {
 		case 'F':
-			from = optarg;
+			o->from = optarg;
 			break;
 		case 'k':
-			option_keep(optarg, &policy);
+			option_keep(optarg, &o->policy);
 			break;
 		case 'w':
-			wait_seconds = option_wait(optarg);
+			o->wait_seconds = option_wait(optarg);
 			break;
 		default:
 			option_common(ch);
 		}
 	}
-	argc -= optind;
-	argv += optind;
-	operands_expect(argc, argv, 1, 1);
+}
 
-	status = volume_open_locked(&volume, argv[0], 0, wait_seconds);
-	if (status != 0)
-		return status;
-	switch (volume_absent(&volume)) {
+/* The checks before anything changes; returns the exit status. */
+static int commit_allowed(struct volume *volume, const char *argument)
+{
+	switch (volume_absent(volume)) {
 	case -1:
-		return volume_report_error(&volume, errno);
+		return volume_report_error(volume, errno);
 	case 1:
-		log_errx("%s: no such volume", argv[0]);
+		log_errx("%s: no such volume", argument);
 		return EX_NOINPUT;
 	}
 	/* A VM still running on D would go on writing C in place. */
-	if (volume_check_unused(&volume) != 0)
-		return volume_report_error(&volume, errno);
-	if (volume_remove_temps(&volume, 0) != 0)
-		return volume_report_error(&volume, errno);
+	if (volume_check_unused(volume) != 0)
+		return volume_report_error(volume, errno);
+	if (volume_remove_temps(volume, 0) != 0)
+		return volume_report_error(volume, errno);
+	return 0;
+}
 
-	if (from != NULL) {
-		if (volume.dirty.exists) {
-			log_errx("%s: the volume is dirty; commit or discard "
-			         "it before committing %s",
-			         volume_path(&volume, volume.dirty.name, path),
-			         from);
-			return EX_TEMPFAIL;
-		}
-		status =
-		    from_open(&from_dir, from, &from_name, from_buf, &volume);
-		/* FILE gone may be a commit of it cut short after its rename:
-		 * what that left undone is finished, and the 66 stands. */
-		if (status == EX_NOINPUT &&
-		    volume_finish(&volume, &policy) != 0)
-			return volume_report_error(&volume, errno);
+/* Opens --from FILE of a volume that is not dirty; returns the exit
+ * status. */
+static int from_prepare(struct volume *volume, const char *from,
+                        struct dir *from_dir, const char **from_name,
+                        char *from_buf, const struct keep_policy *policy)
+{
+	char path[PATH_MAX];
+	int status;
+
+	if (volume->dirty.exists) {
+		log_errx("%s: the volume is dirty; commit or discard it before "
+		         "committing %s",
+		         volume_path(volume, volume->dirty.name, path), from);
+		return EX_TEMPFAIL;
+	}
+	status = from_open(from_dir, from, from_name, from_buf, volume);
+	/* FILE gone may be a commit of it cut short after its rename: what
+	 * that left undone is finished, and the 66 stands. */
+	if (status == EX_NOINPUT && volume_finish(volume, policy) != 0)
+		return volume_report_error(volume, errno);
+	return status;
+}
+
+/* Commits D, or FILE, into C; returns the exit status. */
+static int commit(struct volume *volume, const struct commit_options *o)
+{
+	const char *from_name = NULL;
+	char from_buf[PATH_MAX], path[PATH_MAX];
+	struct dir from_dir;
+	int status;
+
+	if (o->from != NULL) {
+		status = from_prepare(volume, o->from, &from_dir, &from_name,
+		                      from_buf, &o->policy);
 		if (status != 0)
 			return status;
-	} else if (!volume.dirty.exists) {
+	} else if (!volume->dirty.exists) {
 		/* Nothing to commit.  What a commit killed after its rename
 		 * left undone (pruning, the precache) is finished here. */
-		if (volume_finish(&volume, &policy) != 0)
-			return volume_report_error(&volume, errno);
+		if (volume_finish(volume, &o->policy) != 0)
+			return volume_report_error(volume, errno);
 		return 0;
-	}
-
-	if (from == NULL) {
-		switch (volume_dirty_unwritten(&volume)) {
+	} else {
+		switch (volume_dirty_unwritten(volume)) {
 		case -1:
-			return volume_report_error(&volume, errno);
+			return volume_report_error(volume, errno);
 		case 1:
-			return unwritten_discard(&volume, &policy);
+			return unwritten_discard(volume, &o->policy);
 		}
 	}
 	/* With snapshots disabled, C is D while the VM runs: no C is what
 	 * such a volume always has at its commit. */
-	if (!volume.clean.exists && !keep_disables_snapshots(&policy))
+	if (!volume->clean.exists && !keep_disables_snapshots(&o->policy))
 		log_warnx("%s is missing: %s becomes it, no revision is made",
-		          volume_path(&volume, volume.clean.name, path),
-		          from ? from : volume.dirty.name);
-	if (volume_replace_clean(&volume, from ? &from_dir : NULL,
-	                         from ? from_name : volume.dirty.name,
-	                         REPLACE_SAVE | REPLACE_SEAL, &policy) != 0)
-		return volume_report_error(&volume, errno);
+		          volume_path(volume, volume->clean.name, path),
+		          o->from ? o->from : volume->dirty.name);
+	if (volume_replace_clean(volume, o->from ? &from_dir : NULL,
+	                         o->from ? from_name : volume->dirty.name,
+	                         REPLACE_SAVE | REPLACE_SEAL, &o->policy) != 0)
+		return volume_report_error(volume, errno);
+	return 0;
+}
+
+int main(int argc, char *argv[])
+{
+	struct commit_options o = {{0, 0}, NULL, -1};
+	struct volume volume;
+	int status;
+
+	tool_init(argv[0], usage);
+	options_parse(argc, argv, &o);
+	argc -= optind;
+	argv += optind;
+	operands_expect(argc, argv, 1, 1);
+
+	status = volume_open_locked(&volume, argv[0], 0, o.wait_seconds);
+	if (status != 0)
+		return status;
+	status = commit_allowed(&volume, argv[0]);
+	if (status == 0)
+		status = commit(&volume, &o);
+	if (status != 0)
+		return status;
 	volume_close(&volume);
 	return 0;
 }

@@ -100,10 +100,10 @@ static off_t revision_size(const struct volume *volume, const char *name)
 	return st.st_size;
 }
 
-/* One revision: as a TAB-separated line, or as a JSON object. */
-static void revision_print(const struct info *info,
-                           const struct revision *revision, int json,
-                           int *first)
+/* One revision: a TSV line, or a JSON object of revision_list. */
+static void revision_write(const struct info *info,
+                           const struct revision *revision,
+                           struct record_writer *out)
 {
 	char path[PATH_MAX], when[64];
 	off_t size = revision_size(&info->volume, revision->name);
@@ -113,91 +113,64 @@ static void revision_print(const struct info *info,
 	volume_path(&info->volume, revision->name, path);
 	if (revision_time_format(revision->time, when, sizeof(when)) != 0)
 		snprintf(when, sizeof(when), "-");
-	if (!json) {
-		if (revision->legacy)
-			printf("legacy");
-		else
-			printf("%llu", (unsigned long long)revision->id);
-		printf("\t%s\t%lld\t", when, (long long)size);
-		text_escape_write(stdout, path);
-		putchar('\n');
-		return;
-	}
-	printf("%s{\"id\": ", *first ? "" : ", ");
-	*first = 0;
+	record_begin(out);
 	if (revision->legacy)
-		printf("\"legacy\"");
+		field_text(out, "id", "legacy");
 	else
-		printf("%llu", (unsigned long long)revision->id);
-	printf(", \"time\": ");
-	json_string_write(stdout, when);
-	printf(", \"size\": %lld, \"path\": ", (long long)size);
-	json_string_write(stdout, path);
-	putchar('}');
+		field_unsigned(out, "id", (unsigned long long)revision->id);
+	field_text(out, "time", when);
+	field_number(out, "size", (long long)size);
+	field_text(out, "path", path);
+	record_end(out);
 }
 
 /* Every revision: legacy ones first, then numbered ones by id. */
-static void revisions_print(const struct info *info, int json)
+static void revisions_write(const struct info *info, struct record_writer *out)
 {
-	int first = 1;
 	size_t i;
 
 	for (i = 0; i < info->list.legacy_count; i++)
-		revision_print(info, &info->list.legacy[i], json, &first);
+		revision_write(info, &info->list.legacy[i], out);
 	for (i = 0; i < info->list.count; i++)
-		revision_print(info, &info->list.items[i], json, &first);
+		revision_write(info, &info->list.items[i], out);
 }
 
-static void text_print(const struct info *info, int with_source)
+/* One volume: "key<TAB>value" lines, or a JSON object. */
+static void info_write(const struct info *info, struct record_writer *out,
+                       int with_source, int with_revisions)
 {
-	char path[PATH_MAX];
 	const struct revision_list *list = &info->list;
-
-	printf("path\t");
-	text_escape_write(
-	    stdout, volume_path(&info->volume, info->volume.clean.name, path));
-	putchar('\n');
-	printf("state\t%s\n", info->state);
-	printf("size\t%lld\n", (long long)info->size);
-	printf("usage\t%llu\n", info->usage);
-	printf("revisions\t%zu\n", list->count);
-	if (list->count > 0)
-		printf("latest\t%llu\n",
-		       (unsigned long long)list->items[list->count - 1].id);
-	else
-		printf("latest\t-\n");
-	if (with_source)
-		printf("outdated\t%s\n", info->outdated ? "yes" : "no");
-}
-
-static void json_print(const struct info *info, int with_source,
-                       int with_revisions)
-{
+	struct record_writer items;
 	char path[PATH_MAX];
-	const struct revision_list *list = &info->list;
 
-	printf("{\"path\": ");
-	json_string_write(
-	    stdout, volume_path(&info->volume, info->volume.clean.name, path));
-	printf(", \"state\": \"%s\", \"size\": %lld, \"usage\": %llu, "
-	       "\"revisions\": %zu, \"latest\": ",
-	       info->state, (long long)info->size, info->usage, list->count);
+	record_begin(out);
+	field_text(out, "path",
+	           volume_path(&info->volume, info->volume.clean.name, path));
+	field_text(out, "state", info->state);
+	field_number(out, "size", (long long)info->size);
+	field_unsigned(out, "usage", info->usage);
+	field_unsigned(out, "revisions", list->count);
 	if (list->count > 0)
-		printf("%llu",
-		       (unsigned long long)list->items[list->count - 1].id);
+		field_unsigned(out, "latest", list->items[list->count - 1].id);
 	else
-		printf("null");
+		field_null(out, "latest");
 	if (with_source)
-		printf(", \"outdated\": %s", info->outdated ? "true" : "false");
+		field_bool(out, "outdated", info->outdated);
 	if (with_revisions) {
-		printf(", \"revision_list\": [");
-		revisions_print(info, 1);
-		putchar(']');
+		field_list_begin(out, "revision_list", &items);
+		revisions_write(info, &items);
+		field_list_end(out);
 	}
-	putchar('}');
+	record_end(out);
 }
 
-int main(int argc, char *argv[])
+/* What the options ask. */
+struct info_options {
+	const char *source, *test_state;
+	int json, with_revisions;
+};
+
+static void options_parse(int argc, char *argv[], struct info_options *o)
 {
 	static const struct option long_options[] = {
 	    {"json", no_argument, NULL, 'j'},
@@ -206,95 +179,119 @@ int main(int argc, char *argv[])
 	    {"test", required_argument, NULL, 't'},
 	    LONG_OPTIONS_COMMON,
 	    {NULL, 0, NULL, 0}};
-	static const char *const states[] = {"dirty", "clean", "missing",
-	                                     "outdated"};
-	struct volume source;
-	struct info info;
-	const char *source_argument = NULL, *test_state = NULL;
-	int json = 0, with_revisions = 0, printed = 0, all_in_state = 1;
-	int ch, i, status, first_failure = 0;
-	size_t s;
+	int ch;
 
-	tool_init(argv[0], usage);
 	while ((ch = getopt_long(argc, argv, "jrS:t:" SHORT_OPTIONS_COMMON,
 	                         long_options, NULL)) != -1) {
 		switch (ch) {
 		case 'j':
-			json = 1;
+			o->json = 1;
 			break;
 		case 'r':
-			with_revisions = 1;
+			o->with_revisions = 1;
 			break;
 		case 'S':
-			source_argument = optarg;
+			o->source = optarg;
 			break;
 		case 't':
-			test_state = optarg;
+			o->test_state = optarg;
 			break;
 		default:
 			option_common(ch);
 		}
 	}
+}
+
+/* The -t state must be one of the four; outdated needs -S. */
+static void test_state_check(const struct info_options *o)
+{
+	static const char *const states[] = {"dirty", "clean", "missing",
+	                                     "outdated"};
+	size_t s;
+
+	if (o->test_state == NULL)
+		return;
+	for (s = 0; s < sizeof(states) / sizeof(states[0]); s++)
+		if (strcmp(o->test_state, states[s]) == 0)
+			break;
+	if (s == sizeof(states) / sizeof(states[0]))
+		usage_error("invalid -t state: %s", o->test_state);
+	if (strcmp(o->test_state, "outdated") == 0 && o->source == NULL)
+		usage_error("-t outdated needs -S SRC");
+}
+
+/* Opens SRC of -S; returns the exit status. */
+static int source_read(struct volume *source, const char *argument)
+{
+	if (volume_open(source, argument, 0) != 0)
+		return volume_report_error(source, errno);
+	/* Without SRC's C no snapshot can be told outdated or not. */
+	if (!source->clean.exists) {
+		log_errx("%s: no such volume (no %s)", argument,
+		         source->clean.name);
+		return EX_NOINPUT;
+	}
+	return 0;
+}
+
+/* Shows (or with -t tests) one volume; returns its exit status, or
+ * EXIT_NOT_IN_STATE when it is not in the -t state. */
+static int info_show(const char *argument, const struct volume *source,
+                     const struct info_options *o, struct record_writer *out)
+{
+	struct info info;
+	int status = info_read(&info, argument, source);
+
+	if (status != 0)
+		return status;
+	if (o->test_state != NULL) {
+		if (!state_is(&info, o->test_state))
+			status = EXIT_NOT_IN_STATE;
+	} else if (out->format == RECORD_TSV)
+		revisions_write(&info, out);
+	else {
+		/* A blank line between the volumes of text output. */
+		if (out->format == RECORD_PAIRS && out->records > 0)
+			putchar('\n');
+		info_write(&info, out, source != NULL, o->with_revisions);
+	}
+	info_free(&info);
+	return status;
+}
+
+int main(int argc, char *argv[])
+{
+	struct info_options o = {NULL, NULL, 0, 0};
+	struct record_writer out = {stdout, RECORD_PAIRS, ",", "\n", 0, 0};
+	struct volume source;
+	int i, status, first_failure = 0, all_in_state = 1;
+
+	tool_init(argv[0], usage);
+	options_parse(argc, argv, &o);
 	argc -= optind;
 	argv += optind;
 	operands_expect(argc, argv, 1, -1);
-	if (test_state != NULL) {
-		for (s = 0; s < sizeof(states) / sizeof(states[0]); s++)
-			if (strcmp(test_state, states[s]) == 0)
-				break;
-		if (s == sizeof(states) / sizeof(states[0])) {
-			log_errx("invalid -t state: %s", test_state);
-			usage(stderr);
-			return EX_USAGE;
-		}
-		if (strcmp(test_state, "outdated") == 0 &&
-		    source_argument == NULL) {
-			log_errx("-t outdated needs -S SRC");
-			usage(stderr);
-			return EX_USAGE;
-		}
-	}
-	if (source_argument != NULL) {
-		if (volume_open(&source, source_argument, 0) != 0)
-			return volume_report_error(&source, errno);
-		/* Without SRC's C no snapshot can be told outdated or not. */
-		if (!source.clean.exists) {
-			log_errx("%s: no such volume (no %s)", source_argument,
-			         source.clean.name);
-			return EX_NOINPUT;
-		}
-	}
+	test_state_check(&o);
+	if (o.source != NULL && (status = source_read(&source, o.source)) != 0)
+		return status;
+	if (o.json)
+		out.format = RECORD_JSON;
+	else if (o.with_revisions)
+		out.format = RECORD_TSV;
 
-	if (json && test_state == NULL)
+	if (o.json && o.test_state == NULL)
 		printf("[");
 	for (i = 0; i < argc; i++) {
 		status =
-		    info_read(&info, argv[i], source_argument ? &source : NULL);
-		if (status != 0) {
-			if (first_failure == 0)
-				first_failure = status;
-			continue;
-		}
-		if (test_state != NULL) {
-			if (!state_is(&info, test_state))
-				all_in_state = 0;
-		} else if (json) {
-			printf("%s\n", printed ? "," : "");
-			json_print(&info, source_argument != NULL,
-			           with_revisions);
-		} else if (with_revisions)
-			revisions_print(&info, 0);
-		else {
-			if (printed)
-				putchar('\n');
-			text_print(&info, source_argument != NULL);
-		}
-		printed = 1;
-		info_free(&info);
+		    info_show(argv[i], o.source ? &source : NULL, &o, &out);
+		if (status == EXIT_NOT_IN_STATE)
+			all_in_state = 0;
+		else if (status != 0 && first_failure == 0)
+			first_failure = status;
 	}
-	if (json && test_state == NULL)
+	if (o.json && o.test_state == NULL)
 		printf("\n]\n");
-	if (source_argument != NULL)
+	if (o.source != NULL)
 		volume_close(&source);
 	if (stdout_close() != 0) {
 		log_errc(errno, "standard output");

@@ -19,17 +19,6 @@ static void removed(const char *path)
 	printf("%s\n", path);
 }
 
-/* Prints what pruning would remove, in the order it would go. */
-static void prune_preview(const struct volume *volume,
-                          const struct revision_list *list, int keep)
-{
-	size_t wanted = keep < 0 ? 0 : (size_t)keep, i;
-	char path[PATH_MAX];
-
-	for (i = 0; i + wanted < list->count; i++)
-		removed(volume_path(volume, list->items[i].name, path));
-}
-
 /* Prunes one volume; returns its exit status. */
 static int prune(const char *argument, int keep, int dry_run, int wait_seconds)
 {
@@ -60,9 +49,8 @@ static int prune(const char *argument, int keep, int dry_run, int wait_seconds)
 		volume_close(&volume);
 		return EX_NOINPUT;
 	}
-	if (dry_run)
-		prune_preview(&volume, &list, keep);
-	else if (volume_prune(&volume, &list, keep, removed) != 0)
+	/* A dry run names what the very same selection would remove. */
+	if (volume_prune(&volume, &list, keep, dry_run, removed) != 0)
 		status = volume_report_error(&volume, errno);
 	revisions_free(&list);
 	volume_close(&volume);

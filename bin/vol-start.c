@@ -20,61 +20,13 @@ static void usage(FILE *stream)
 	                "--volatile -s SIZE] VOLUME\n");
 }
 
-/* Makes D a new file holding the data of from (a clone where possible). */
+/* Makes D a new file holding the data of from (a clone where possible),
+ * with from's mtime: the first write moves it, which is how vol-commit
+ * tells a D that no VM wrote. */
 static int dirty_clone(struct volume *volume, const char *from)
 {
-	struct temp_file temp;
-	struct copy_result result;
-	struct timespec times[2];
-	char path[PATH_MAX];
-	struct stat st;
-	int fd;
-
-	fd = file_open_checked(
-	    &volume->dir, from, O_RDONLY,
-	    strcmp(from, volume->clean.name) == 0 ? &volume->clean.st : NULL);
-	if (fd < 0 || fstat(fd, &st) != 0) {
-		log_errc(errno, "%s", volume_path(volume, from, path));
-		return exit_status_for_errno(errno);
-	}
-	if (temp_create(&temp, &volume->dir, volume->dirty.name) != 0) {
-		log_errc(errno, "%s",
-		         volume_path(volume, volume->dirty.name, path));
-		close(fd);
-		return exit_status_for_errno(errno);
-	}
-	if (copy_data(temp.fd, fd, st.st_size, REFLINK_AUTO, &result) != 0) {
-		int err = errno;
-
-		temp_abort(&temp);
-		close(fd);
-		log_errc(err, "%s",
-		         volume_path(volume,
-		                     result.source_failed ? from
-		                                          : volume->dirty.name,
-		                     path));
-		return exit_status_for_errno(err);
-	}
-	close(fd);
-	log_op("%s %s to %s", result.cloned ? "cloned" : "copied",
-	       volume_path(volume, from, path), temp.name);
-	/* D gets C's mtime, as the precache has it: the first write moves
-	 * it, which is how vol-commit tells a D that no VM wrote. */
-	times[0].tv_nsec = UTIME_OMIT;
-	times[1] = st.st_mtim;
-	if (futimens(temp.fd, times) != 0) {
-		int err = errno;
-
-		temp_abort(&temp);
-		log_errc(err, "%s",
-		         volume_path(volume, volume->dirty.name, path));
-		return exit_status_for_errno(err);
-	}
-	if (temp_commit(&temp, 0) != 0) {
-		log_errc(errno, "%s",
-		         volume_path(volume, volume->dirty.name, path));
-		return exit_status_for_errno(errno);
-	}
+	if (volume_clone_of(volume, from, &volume->dirty) != 0)
+		return volume_report_error(volume, errno);
 	return 0;
 }
 
@@ -223,7 +175,15 @@ static int start_volatile(struct volume *volume, off_t size)
 	return 0;
 }
 
-int main(int argc, char *argv[])
+/* The options of vol-start. */
+struct start_options {
+	struct keep_policy policy;
+	const char *source;
+	off_t size;
+	int volatile_type, wait_seconds;
+};
+
+static void options_parse(int argc, char *argv[], struct start_options *o)
 {
 	static const struct option long_options[] = {
 	    {"keep", required_argument, NULL, 'k'},
@@ -233,77 +193,88 @@ int main(int argc, char *argv[])
 	    {"wait", required_argument, NULL, 'w'},
 	    LONG_OPTIONS_COMMON,
 	    {NULL, 0, NULL, 0}};
-	struct keep_policy policy = {0, 0};
-	struct volume volume, source_volume;
-	const char *source = NULL;
-	char path[PATH_MAX];
-	off_t size = -1;
-	int volatile_type = 0, wait_seconds = -1, ch, status;
+	int ch;
 
-	tool_init(argv[0], usage);
 	while ((ch = getopt_long(argc, argv, "k:S:s:w:" SHORT_OPTIONS_COMMON,
 	                         long_options, NULL)) != -1) {
 		switch (ch) {
 		case 'k':
-			option_keep(optarg, &policy);
+			option_keep(optarg, &o->policy);
 			break;
 		case 'S':
-			source = optarg;
+			o->source = optarg;
 			break;
 		case 's':
-			size = option_size(optarg);
+			o->size = option_size(optarg);
 			break;
 		case 'T':
-			volatile_type = 1;
+			o->volatile_type = 1;
 			break;
 		case 'w':
-			wait_seconds = option_wait(optarg);
+			o->wait_seconds = option_wait(optarg);
 			break;
 		default:
 			option_common(ch);
 		}
 	}
+}
+
+/* One volume type per call; -s belongs to --volatile only. */
+static void options_check(const struct start_options *o)
+{
+	if (o->volatile_type && o->size < 0)
+		usage_error("--volatile needs -s SIZE");
+	if (!o->volatile_type && o->size >= 0)
+		usage_error("-s SIZE is for --volatile only");
+	if (o->policy.given + (o->source != NULL) + o->volatile_type > 1)
+		usage_error("-k, -S and --volatile each name a volume type: "
+		            "give one");
+}
+
+/* Makes D of the volume's type; returns the exit status. */
+static int start(struct volume *volume, struct volume *source,
+                 const struct start_options *o)
+{
+	/* No VM may run on the D that this start would hand out again or
+	 * make anew, and the files must agree with the type named. */
+	if (volume_check_type(volume, source, o->volatile_type) != 0)
+		return volume_report_error(volume, errno);
+	/* Whatever an earlier run left half-made is removed first; an
+	 * import in progress is not trusted either. */
+	if (volume_remove_temps(volume, 1) != 0)
+		return volume_report_error(volume, errno);
+	if (source != NULL)
+		return start_snapshot(volume, source);
+	if (o->volatile_type)
+		return start_volatile(volume, o->size);
+	if (keep_disables_snapshots(&o->policy))
+		return start_snapshots_disabled(volume);
+	return start_origin(volume);
+}
+
+int main(int argc, char *argv[])
+{
+	struct start_options o = {{0, 0}, NULL, -1, 0, -1};
+	struct volume volume, source_volume;
+	char path[PATH_MAX];
+	int status;
+
+	tool_init(argv[0], usage);
+	options_parse(argc, argv, &o);
 	argc -= optind;
 	argv += optind;
 	operands_expect(argc, argv, 1, 1);
-	/* One volume type per call; -s belongs to --volatile only. */
-	if (policy.given + (source != NULL) + volatile_type > 1 ||
-	    volatile_type != (size >= 0)) {
-		if (volatile_type && size < 0)
-			log_errx("--volatile needs -s SIZE");
-		else if (!volatile_type && size >= 0)
-			log_errx("-s SIZE is for --volatile only");
-		else
-			log_errx("-k, -S and --volatile each name a volume "
-			         "type: give one");
-		usage(stderr);
-		return EX_USAGE;
-	}
+	options_check(&o);
 
-	if (source != NULL &&
-	    (status = source_open(&source_volume, source)) != 0)
+	if (o.source != NULL &&
+	    (status = source_open(&source_volume, o.source)) != 0)
 		return status;
-	status = volume_open_locked(
-	    &volume, argv[0], source != NULL || volatile_type, wait_seconds);
+	status = volume_open_locked(&volume, argv[0],
+	                            o.source != NULL || o.volatile_type,
+	                            o.wait_seconds);
 	if (status != 0)
 		return status;
-	/* No VM may run on the D that this start would hand out again or
-	 * make anew, and the files must agree with the type named. */
-	if (volume_check_type(&volume, source ? &source_volume : NULL,
-	                      volatile_type) != 0)
-		return volume_report_error(&volume, errno);
-	/* Whatever an earlier run left half-made is removed first; an
-	 * import in progress is not trusted either. */
-	if (volume_remove_temps(&volume, 1) != 0)
-		return volume_report_error(&volume, errno);
-	if (source != NULL)
-		status = start_snapshot(&volume, &source_volume);
-	else if (volatile_type)
-		status = start_volatile(&volume, size);
-	else if (keep_disables_snapshots(&policy))
-		status = start_snapshots_disabled(&volume);
-	else
-		status = start_origin(&volume);
+	status = start(&volume, o.source ? &source_volume : NULL, &o);
 	if (status != 0)
 		return status;
 	printf("%s\n", volume_path(&volume, volume.dirty.name, path));

@@ -131,13 +131,66 @@ static int copy_range(int dst_fd, int src_fd, char *buf, off_t from, off_t to,
 	return 0;
 }
 
+/*
+ * Finds the data region at or after *data: [*data, *hole).  1 if there is
+ * one, 0 if only a hole remains, -1 on error.  Without SEEK_DATA the
+ * whole file is data.
+ */
+static int region_next(int src_fd, off_t *data, off_t *hole, off_t end,
+                       struct copy_result *result)
+{
+	*data = lseek(src_fd, *data, SEEK_DATA);
+	if (*data < 0) {
+		if (errno == ENXIO)
+			return 0;
+		if (errno != EINVAL) {
+			result->source_failed = 1;
+			return -1;
+		}
+		*data = 0;
+		*hole = end;
+		return 1;
+	}
+	*hole = lseek(src_fd, *data, SEEK_HOLE);
+	if (*hole < 0) {
+		result->source_failed = 1;
+		return -1;
+	}
+	return 1;
+}
+
+/* Copies the data regions of src below end into dst; holes cost nothing
+ * to copy, but count as done. */
+static int copy_regions(int dst_fd, int src_fd, char *buf, off_t end,
+                        struct copy_result *result)
+{
+	off_t data = 0, done = 0, hole = 0;
+	int found;
+
+	while (data < end) {
+		found = region_next(src_fd, &data, &hole, end, result);
+		if (found < 0)
+			return -1;
+		if (found == 0 || data >= end)
+			break;
+		if (hole > end)
+			hole = end;
+		core_copy_advance((uint64_t)(data - done));
+		if (copy_range(dst_fd, src_fd, buf, data, hole, result) != 0)
+			return -1;
+		data = done = hole;
+	}
+	core_copy_advance((uint64_t)(end - done));
+	return 0;
+}
+
 static int copy_sparse(int dst_fd, int src_fd, off_t size,
                        struct copy_result *result)
 {
 	struct stat st;
-	off_t end, data = 0, done = 0;
+	off_t end;
 	char *buf;
-	int rc = 0, err;
+	int rc, err;
 
 	result->cloned = 0;
 	result->source_failed = 0;
@@ -152,45 +205,9 @@ static int copy_sparse(int dst_fd, int src_fd, off_t size,
 	/* The kernel may read ahead further for a sequential reader. */
 	posix_fadvise(src_fd, 0, end, POSIX_FADV_SEQUENTIAL);
 	core_copy_start((uint64_t)end);
-	while (data < end) {
-		off_t hole;
-
-		data = lseek(src_fd, data, SEEK_DATA);
-		if (data < 0) {
-			if (errno == ENXIO)
-				break; /* only a hole remains */
-			if (errno != EINVAL) {
-				result->source_failed = 1;
-				rc = -1;
-				break;
-			}
-			/* No SEEK_DATA here: treat the whole file as data. */
-			data = 0;
-			hole = end;
-		} else {
-			hole = lseek(src_fd, data, SEEK_HOLE);
-			if (hole < 0) {
-				result->source_failed = 1;
-				rc = -1;
-				break;
-			}
-		}
-		if (data >= end)
-			break;
-		if (hole > end)
-			hole = end;
-		/* A hole costs nothing to copy, but counts as done. */
-		core_copy_advance((uint64_t)(data - done));
-		if (copy_range(dst_fd, src_fd, buf, data, hole, result) != 0) {
-			rc = -1;
-			break;
-		}
-		data = done = hole;
-	}
+	rc = copy_regions(dst_fd, src_fd, buf, end, result);
 	err = errno;
 	free(buf);
-	if (rc == 0)
-		core_copy_advance((uint64_t)(end - done));
 	core_copy_end();
 	errno = err;
 	/* One ftruncate sets the length, so a trailing hole stays a hole. */

@@ -448,9 +448,13 @@ int volume_absent(struct volume *volume);
  * Returns 1 if it linked, 0 if not, -1 on error.
  */
 int volume_save_clean(struct volume *volume, struct revision_list *list);
-/* Removes the lowest ids until keep remain; calls removed() for each. */
+/*
+ * Removes the lowest ids until keep remain (keep < 0: as 0), dropping them
+ * from list; calls removed() for each.  With dry_run it removes nothing
+ * and leaves list as it is, calling removed() for each that would go.
+ */
 int volume_prune(struct volume *volume, struct revision_list *list, int keep,
-                 void (*removed)(const char *path));
+                 int dry_run, void (*removed)(const char *path));
 
 /* Lists the revisions and removes the lowest ids until keep remain, not
  * counting or removing the revision named except (if not NULL). */
@@ -467,21 +471,30 @@ int volume_remove_all(struct volume *volume, int dry_run,
                                    void *context),
                       void *context);
 
-/* ---- precache.c: the precache P ---- */
+/* ---- precache.c: the precache P, and clones of C with its mtime ---- */
 
 /* True if P is a valid precache: another inode with C's size and mtime. */
 int volume_precache_valid(const struct volume *volume);
 /* Makes P anew: a clone (or copy) of C with C's mtime. */
 int volume_precache_refresh(struct volume *volume);
 /*
- * Writes a clone (or copy) of src_fd, with its mtime, to a temp file
- * beside P and fsyncs it; volume_precache_install() renames it over P,
- * temp_abort() drops it.
+ * Writes a clone (or copy) of src_fd (src_name in src_dir, for messages),
+ * with its mtime, to a temp file beside file (one of the volume's own,
+ * such as P or D) and fsyncs it; volume_clone_install() renames it over
+ * file, temp_abort() drops it.
  */
-int volume_precache_prepare(struct volume *volume, int src_fd,
-                            const struct dir *src_dir, const char *src_name,
-                            struct temp_file *temp);
-int volume_precache_install(struct volume *volume, struct temp_file *temp);
+int volume_clone_prepare(struct volume *volume, int src_fd,
+                         const struct dir *src_dir, const char *src_name,
+                         const struct volume_file *file,
+                         struct temp_file *temp);
+/* Renames the temp file over file and refreshes file; on failure the
+ * temp file is removed. */
+int volume_clone_install(struct volume *volume, struct temp_file *temp,
+                         struct volume_file *file);
+/* Makes file anew as a clone (or copy) of the volume's file src_name (C
+ * checked to be the very C volume_stat() saw) with its mtime. */
+int volume_clone_of(struct volume *volume, const char *src_name,
+                    struct volume_file *file);
 /* Removes P if it exists. */
 int volume_precache_remove(struct volume *volume);
 

@@ -1,6 +1,7 @@
 /*
  * precache.c: P, a clone of C made before it is needed, so that a start is
  * a rename.  P is valid while it has C's size and mtime and another inode.
+ * The clone with its source's mtime is made here for D too.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -32,9 +33,9 @@ int volume_precache_remove(struct volume *volume)
 	return 0;
 }
 
-int volume_precache_prepare(struct volume *volume, int src_fd,
-                            const struct dir *src_dir, const char *src_name,
-                            struct temp_file *temp)
+int volume_clone_prepare(struct volume *volume, int src_fd,
+                         const struct dir *src_dir, const char *src_name,
+                         const struct volume_file *file, struct temp_file *temp)
 {
 	struct copy_result result;
 	struct timespec times[2];
@@ -43,55 +44,66 @@ int volume_precache_prepare(struct volume *volume, int src_fd,
 
 	if (fstat(src_fd, &st) != 0)
 		return volume_fail_in(volume, src_dir, src_name);
-	if (temp_create(temp, &volume->dir, volume->precache.name) != 0)
-		return volume_fail(volume, volume->precache.name, NULL);
+	if (temp_create(temp, &volume->dir, file->name) != 0)
+		return volume_fail(volume, file->name, NULL);
 	if (copy_data(temp->fd, src_fd, st.st_size, REFLINK_AUTO, &result) !=
 	    0) {
 		temp_abort(temp);
 		return result.source_failed
 		           ? volume_fail_in(volume, src_dir, src_name)
-		           : volume_fail(volume, volume->precache.name, NULL);
+		           : volume_fail(volume, file->name, NULL);
 	}
 	core_note("%s %s to %s", result.cloned ? "cloned" : "copied",
 	          dir_join(src_dir, src_name, src, sizeof(src)),
 	          volume_path(volume, temp->name, dst));
-	/* The same mtime is what marks P as a copy of this very C; the data
-	 * reaches the disk now, so that installing P is a rename only. */
+	/* The same mtime is what marks P (or D) as an unwritten copy of this
+	 * very C; the data reaches the disk now, so that installing it is a
+	 * rename only. */
 	times[0].tv_nsec = UTIME_OMIT;
 	times[1] = st.st_mtim;
 	if (futimens(temp->fd, times) != 0 || fsync(temp->fd) != 0 ||
 	    close(temp->fd) != 0) {
 		temp->fd = -1;
 		temp_abort(temp);
-		return volume_fail(volume, volume->precache.name, NULL);
+		return volume_fail(volume, file->name, NULL);
 	}
 	temp->fd = -1;
 	return 0;
 }
 
-int volume_precache_install(struct volume *volume, struct temp_file *temp)
+int volume_clone_install(struct volume *volume, struct temp_file *temp,
+                         struct volume_file *file)
 {
-	if (durable_rename(&volume->dir, temp->name, &volume->dir,
-	                   volume->precache.name, 0) != 0) {
+	if (durable_rename(&volume->dir, temp->name, &volume->dir, file->name,
+	                   0) != 0) {
 		temp_abort(temp);
-		return volume_fail(volume, volume->precache.name, NULL);
+		return volume_fail(volume, file->name, NULL);
 	}
-	return volume_file_stat(volume, &volume->precache);
+	return volume_file_stat(volume, file);
 }
 
-int volume_precache_refresh(struct volume *volume)
+int volume_clone_of(struct volume *volume, const char *src_name,
+                    struct volume_file *file)
 {
 	struct temp_file temp;
 	int fd, rc;
 
-	fd = file_open_checked(&volume->dir, volume->clean.name, O_RDONLY,
-	                       volume->clean.exists ? &volume->clean.st : NULL);
+	fd = file_open_checked(&volume->dir, src_name, O_RDONLY,
+	                       strcmp(src_name, volume->clean.name) == 0 &&
+	                               volume->clean.exists
+	                           ? &volume->clean.st
+	                           : NULL);
 	if (fd < 0)
-		return volume_fail(volume, volume->clean.name, NULL);
-	rc = volume_precache_prepare(volume, fd, &volume->dir,
-	                             volume->clean.name, &temp);
+		return volume_fail(volume, src_name, NULL);
+	rc = volume_clone_prepare(volume, fd, &volume->dir, src_name, file,
+	                          &temp);
 	close(fd);
 	if (rc == 0)
-		rc = volume_precache_install(volume, &temp);
+		rc = volume_clone_install(volume, &temp, file);
 	return rc;
+}
+
+int volume_precache_refresh(struct volume *volume)
+{
+	return volume_clone_of(volume, volume->clean.name, &volume->precache);
 }

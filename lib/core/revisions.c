@@ -36,55 +36,60 @@ static int revision_append(struct revision **items, size_t *count,
 	return 0;
 }
 
+/*
+ * Adds the directory entry to list if it is one of the volume's revisions.
+ * A revision that is a symlink, directory or device was put there by
+ * someone else: EINVAL refuses the volume before any tool prunes, links
+ * or reverts around it.
+ */
+static int revision_entry_add(struct volume *volume, const struct dirent *entry,
+                              struct revision_list *list)
+{
+	struct revision revision;
+	enum name_kind kind =
+	    volume_name_kind(volume->base, entry->d_name, &revision);
+	struct stat st;
+	int rc;
+
+	if (kind != NAME_REVISION && kind != NAME_LEGACY)
+		return 0;
+	if (entry->d_type != DT_REG &&
+	    (entry->d_type != DT_UNKNOWN ||
+	     fstatat(volume->dir.fd, entry->d_name, &st, AT_SYMLINK_NOFOLLOW) !=
+	         0 ||
+	     !S_ISREG(st.st_mode))) {
+		errno = EINVAL;
+		return volume_fail(volume, revision.name, "not a regular file");
+	}
+	if (kind == NAME_REVISION)
+		rc = revision_append(&list->items, &list->count,
+		                     &list->capacity, &revision);
+	else
+		rc = revision_append(&list->legacy, &list->legacy_count,
+		                     &list->legacy_capacity, &revision);
+	return rc != 0 ? volume_fail(volume, ".", NULL) : 0;
+}
+
 int revisions_list(struct volume *volume, struct revision_list *list)
 {
 	struct dirent *entry;
-	struct revision revision;
 	DIR *dir;
-	int rc = 0;
+	int rc = 0, saved;
 
 	memset(list, 0, sizeof(*list));
 	dir = dir_stream(&volume->dir);
 	if (dir == NULL)
 		return volume_fail(volume, ".", NULL);
-	while ((errno = 0, entry = readdir(dir)) != NULL) {
-		enum name_kind kind =
-		    volume_name_kind(volume->base, entry->d_name, &revision);
-
-		if (kind != NAME_REVISION && kind != NAME_LEGACY)
-			continue;
-		/* A revision that is a symlink, directory or device was put
-		 * there by someone else: refuse the volume before any tool
-		 * prunes, links or reverts around it. */
-		if (entry->d_type != DT_REG) {
-			struct stat st;
-
-			if (entry->d_type != DT_UNKNOWN ||
-			    fstatat(volume->dir.fd, entry->d_name, &st,
-			            AT_SYMLINK_NOFOLLOW) != 0 ||
-			    !S_ISREG(st.st_mode)) {
-				closedir(dir);
-				revisions_free(list);
-				errno = EINVAL;
-				return volume_fail(volume, revision.name,
-				                   "not a regular file");
-			}
-		}
-		if (kind == NAME_REVISION)
-			rc = revision_append(&list->items, &list->count,
-			                     &list->capacity, &revision);
-		else
-			rc = revision_append(&list->legacy, &list->legacy_count,
-			                     &list->legacy_capacity, &revision);
-		if (rc != 0)
-			break;
-	}
+	while (rc == 0 && (errno = 0, entry = readdir(dir)) != NULL)
+		rc = revision_entry_add(volume, entry, list);
 	if (rc == 0 && errno != 0)
-		rc = -1;
+		rc = volume_fail(volume, ".", NULL);
+	saved = errno;
 	closedir(dir);
 	if (rc != 0) {
 		revisions_free(list);
-		return volume_fail(volume, ".", NULL);
+		errno = saved;
+		return -1;
 	}
 	/* qsort's array may not be NULL, even when empty. */
 	if (list->count > 0)
@@ -166,16 +171,17 @@ int volume_save_clean(struct volume *volume, struct revision_list *list)
 }
 
 int volume_prune(struct volume *volume, struct revision_list *list, int keep,
-                 void (*removed)(const char *path))
+                 int dry_run, void (*removed)(const char *path))
 {
 	size_t wanted = keep < 0 ? 0 : (size_t)keep, gone = 0, i;
 	char path[PATH_MAX];
 	int rc = 0;
 
+	/* The lowest ids go first; a dry run names the same ones. */
 	while (list->count - gone > wanted) {
 		const char *name = list->items[gone].name;
 
-		if (durable_unlink(&volume->dir, name) != 0 &&
+		if (!dry_run && durable_unlink(&volume->dir, name) != 0 &&
 		    errno != ENOENT) {
 			rc = volume_fail(volume, name, NULL);
 			break;
@@ -184,6 +190,8 @@ int volume_prune(struct volume *volume, struct revision_list *list, int keep,
 			removed(volume_path(volume, name, path));
 		gone++;
 	}
+	if (dry_run)
+		return 0;
 	for (i = gone; i < list->count; i++)
 		list->items[i - gone] = list->items[i];
 	list->count -= gone;
@@ -202,7 +210,7 @@ int volume_prune_to(struct volume *volume, int keep, const char *except)
 		if (except == NULL || strcmp(list.items[i].name, except) != 0)
 			list.items[kept++] = list.items[i];
 	list.count = kept;
-	rc = volume_prune(volume, &list, keep, NULL);
+	rc = volume_prune(volume, &list, keep, 0, NULL);
 	revisions_free(&list);
 	return rc;
 }
@@ -247,67 +255,96 @@ static int named_file_compare(const void *a, const void *b)
 	return revision_compare(&x->revision, &y->revision);
 }
 
+/* The volume's files found so far, to remove in order. */
+struct named_files {
+	struct named_file *items;
+	size_t count, capacity;
+};
+
+/*
+ * Adds the directory entry to files if it is one of the volume's files;
+ * first tells each() of a malformed revision name.  A directory or
+ * symlink under one of the volume's names was put there by someone else:
+ * EINVAL, and nothing at all is removed.
+ */
+static int named_entry_add(struct volume *volume, const char *name,
+                           struct named_files *files,
+                           void (*each)(const char *path, enum name_kind kind,
+                                        void *context),
+                           void *context)
+{
+	struct named_file file, *grown;
+	char path[PATH_MAX];
+	struct stat st;
+
+	memset(&file, 0, sizeof(file));
+	file.kind = volume_name_kind(volume->base, name, &file.revision);
+	file.rank = removal_rank(file.kind);
+	if (file.kind == NAME_MALFORMED && each != NULL)
+		each(volume_path(volume, name, path), file.kind, context);
+	if (file.rank == 0)
+		return 0;
+	/* Only revisions sort by id and time, the rest by name. */
+	if (file.kind != NAME_REVISION && file.kind != NAME_LEGACY)
+		memset(&file.revision, 0, sizeof(file.revision));
+	snprintf(file.revision.name, sizeof(file.revision.name), "%s", name);
+	if (fstatat(volume->dir.fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+		return errno == ENOENT ? 0 : volume_fail(volume, name, NULL);
+	if (!S_ISREG(st.st_mode)) {
+		errno = EINVAL;
+		return volume_fail(volume, name,
+		                   "not a regular file; nothing removed");
+	}
+	grown = array_grow(files->items, &files->capacity, files->count,
+	                   sizeof(*files->items));
+	if (grown == NULL)
+		return volume_fail(volume, ".", NULL);
+	files->items = grown;
+	files->items[files->count++] = file;
+	return 0;
+}
+
+/* Lists the volume's files into files, in the order of removal. */
+static int named_files_list(struct volume *volume, struct named_files *files,
+                            void (*each)(const char *path, enum name_kind kind,
+                                         void *context),
+                            void *context)
+{
+	struct dirent *entry;
+	DIR *dir;
+	int rc = 0, saved;
+
+	memset(files, 0, sizeof(*files));
+	dir = dir_stream(&volume->dir);
+	if (dir == NULL)
+		return volume_fail(volume, ".", NULL);
+	while (rc == 0 && (errno = 0, entry = readdir(dir)) != NULL)
+		rc = named_entry_add(volume, entry->d_name, files, each,
+		                     context);
+	if (rc == 0 && errno != 0)
+		rc = volume_fail(volume, ".", NULL);
+	saved = errno;
+	closedir(dir);
+	errno = saved;
+	if (rc == 0 && files->count > 0)
+		qsort(files->items, files->count, sizeof(*files->items),
+		      named_file_compare);
+	return rc;
+}
+
 int volume_remove_all(struct volume *volume, int dry_run,
                       void (*each)(const char *path, enum name_kind kind,
                                    void *context),
                       void *context)
 {
-	struct named_file *files = NULL, *grown, file;
-	size_t count = 0, capacity = 0, i;
-	struct dirent *entry;
+	struct named_files files;
 	char path[PATH_MAX];
-	struct stat st;
-	DIR *dir;
-	int rc = 0;
+	size_t i;
+	int rc;
 
-	dir = dir_stream(&volume->dir);
-	if (dir == NULL)
-		return volume_fail(volume, ".", NULL);
-	while ((errno = 0, entry = readdir(dir)) != NULL) {
-		memset(&file, 0, sizeof(file));
-		file.kind = volume_name_kind(volume->base, entry->d_name,
-		                             &file.revision);
-		file.rank = removal_rank(file.kind);
-		if (file.kind == NAME_MALFORMED && each != NULL)
-			each(volume_path(volume, entry->d_name, path),
-			     file.kind, context);
-		if (file.rank == 0)
-			continue;
-		/* Only revisions sort by id and time, the rest by name. */
-		if (file.kind != NAME_REVISION && file.kind != NAME_LEGACY)
-			memset(&file.revision, 0, sizeof(file.revision));
-		snprintf(file.revision.name, sizeof(file.revision.name), "%s",
-		         entry->d_name);
-		/* A directory or symlink under one of the volume's names was
-		 * put there by someone else: remove nothing at all. */
-		if (fstatat(volume->dir.fd, entry->d_name, &st,
-		            AT_SYMLINK_NOFOLLOW) != 0) {
-			if (errno == ENOENT)
-				continue;
-			rc = volume_fail(volume, entry->d_name, NULL);
-			break;
-		}
-		if (!S_ISREG(st.st_mode)) {
-			errno = EINVAL;
-			rc = volume_fail(volume, entry->d_name,
-			                 "not a regular file; nothing removed");
-			break;
-		}
-		grown = array_grow(files, &capacity, count, sizeof(*files));
-		if (grown == NULL) {
-			rc = volume_fail(volume, ".", NULL);
-			break;
-		}
-		files = grown;
-		files[count++] = file;
-	}
-	if (rc == 0 && errno != 0)
-		rc = volume_fail(volume, ".", NULL);
-	closedir(dir);
-	if (rc == 0 && count > 0)
-		qsort(files, count, sizeof(*files), named_file_compare);
-	for (i = 0; rc == 0 && i < count; i++) {
-		const char *name = files[i].revision.name;
+	rc = named_files_list(volume, &files, each, context);
+	for (i = 0; rc == 0 && i < files.count; i++) {
+		const char *name = files.items[i].revision.name;
 
 		if (!dry_run && durable_unlink(&volume->dir, name) != 0 &&
 		    errno != ENOENT) {
@@ -315,13 +352,13 @@ int volume_remove_all(struct volume *volume, int dry_run,
 			break;
 		}
 		if (each != NULL)
-			each(volume_path(volume, name, path), files[i].kind,
-			     context);
+			each(volume_path(volume, name, path),
+			     files.items[i].kind, context);
 	}
-	free(files);
+	free(files.items);
 	if (rc == 0 && !dry_run) {
 		volume->clean.exists = volume->dirty.exists = 0;
 		volume->precache.exists = volume->import.exists = 0;
 	}
-	return rc < 0 ? -1 : (int)count;
+	return rc < 0 ? -1 : (int)files.count;
 }
