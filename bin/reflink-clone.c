@@ -22,6 +22,143 @@ static void usage(FILE *stream)
 	        "                     [--progress] SRC DST\n");
 }
 
+/* What the command line asks for. */
+struct options {
+	enum reflink_mode mode;
+	int no_clobber, copy_mtime, size_given, wait_seconds;
+	off_t size;
+	const char *src, *dst;
+};
+
+/* One clone: the source open, the destination's directory, its temp file. */
+struct clone {
+	const struct options *opts;
+	int src_fd;
+	dev_t src_dev;
+	off_t size;
+	char dst_buf[PATH_MAX];
+	const char *dst_dir_path, *dst_name;
+	struct dir dst_dir;
+	struct temp_file temp;
+};
+
+static enum reflink_mode reflink_mode_parse(const char *arg)
+{
+	if (strcmp(arg, "auto") == 0)
+		return REFLINK_AUTO;
+	if (strcmp(arg, "always") == 0)
+		return REFLINK_ALWAYS;
+	if (strcmp(arg, "never") == 0)
+		return REFLINK_NEVER;
+	usage_error("invalid --reflink value: %s", arg);
+}
+
+static void options_parse(int argc, char *argv[], struct options *opts)
+{
+	static const struct option long_options[] = {
+	    {"no-clobber", no_argument, NULL, 'n'},
+	    {"reflink", required_argument, NULL, 'R'},
+	    {"size", required_argument, NULL, 's'},
+	    {"times", no_argument, NULL, 't'},
+	    {"wait", required_argument, NULL, 'w'},
+	    LONG_OPTIONS_COMMON,
+	    {NULL, 0, NULL, 0}};
+	int ch;
+
+	*opts = (struct options){.mode = REFLINK_AUTO, .wait_seconds = -1};
+	while ((ch = getopt_long(argc, argv, "ns:tw:" SHORT_OPTIONS_COMMON,
+	                         long_options, NULL)) != -1) {
+		switch (ch) {
+		case 'n':
+			opts->no_clobber = 1;
+			break;
+		case 'R':
+			opts->mode = reflink_mode_parse(optarg);
+			break;
+		case 's':
+			opts->size = option_size(optarg);
+			opts->size_given = 1;
+			break;
+		case 't':
+			opts->copy_mtime = 1;
+			break;
+		case 'w':
+			opts->wait_seconds = option_wait(optarg);
+			break;
+		default:
+			option_common(ch);
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	operands_expect(argc, argv, 2, 2);
+	opts->src = argv[0];
+	opts->dst = argv[1];
+}
+
+/* Opens SRC, which must be a regular file; 0 or an exit status. */
+static int src_open(struct clone *clone)
+{
+	const char *src = clone->opts->src;
+	struct stat st;
+
+	/* O_NONBLOCK: opening a FIFO must not wait for a writer before it
+	 * is refused as not a regular file. */
+	clone->src_fd = open(src, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (clone->src_fd < 0) {
+		log_errc(errno, "%s", src);
+		return exit_status_for_errno(errno);
+	}
+	if (fstat(clone->src_fd, &st) != 0) {
+		log_errc(errno, "%s", src);
+		return EX_IOERR;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		log_errx("%s: not a regular file", src);
+		return EX_DATAERR;
+	}
+	clone->size = clone->opts->size_given ? clone->opts->size : st.st_size;
+	clone->src_dev = st.st_dev;
+	return 0;
+}
+
+/* Opens the directory DST goes in (made if missing, one level), which
+ * must be trusted; 0 or an exit status. */
+static int dst_dir_open(struct clone *clone)
+{
+	const char *dst = clone->opts->dst;
+	char culprit[PATH_MAX + 64];
+	int made = 0, rc;
+
+	if (path_split(dst, clone->dst_buf, sizeof(clone->dst_buf),
+	               &clone->dst_dir_path, &clone->dst_name) != 0) {
+		log_errc(errno, "%s", dst);
+		return exit_status_for_errno(errno);
+	}
+	if (*clone->dst_name == '\0' || strcmp(clone->dst_name, ".") == 0 ||
+	    strcmp(clone->dst_name, "..") == 0 || dst[strlen(dst) - 1] == '/') {
+		log_errx("%s: is a directory", dst);
+		return EX_DATAERR;
+	}
+	rc = dir_open_trusted_making(&clone->dst_dir, clone->dst_dir_path,
+	                             culprit, sizeof(culprit), &made);
+	if (made)
+		made_dir_undo_on_failure(clone->dst_dir_path);
+	switch (rc) {
+	case 0:
+		return 0;
+	case 1:
+		log_errx("%s: refused: %s may be written by other users than "
+		         "root and you, who could lead the clone elsewhere "
+		         "(--unsafe-dirs accepts it)",
+		         dst, culprit);
+		return EX_NOPERM;
+	default:
+		log_errc(errno, "%s", clone->dst_dir_path);
+		return exit_status_for_errno(errno);
+	}
+}
+
 /*
  * Removes the temp files of DST that an interrupted run left.  The caller
  * holds the directory's lock, which every run that writes there takes,
@@ -31,14 +168,11 @@ static int stale_temps_remove(const struct dir *dir, const char *name)
 {
 	struct dirent *entry;
 	DIR *stream;
-	int fd, rc = 0;
+	int rc = 0;
 
-	fd = openat(dir->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 || (stream = fdopendir(fd)) == NULL) {
-		if (fd >= 0)
-			close(fd);
+	stream = dir_stream(dir);
+	if (stream == NULL)
 		return -1;
-	}
 	while ((entry = readdir(stream)) != NULL)
 		if (temp_name_of(entry->d_name, name) &&
 		    durable_unlink(dir, entry->d_name) != 0 &&
@@ -50,137 +184,34 @@ static int stale_temps_remove(const struct dir *dir, const char *name)
 	return rc;
 }
 
-int main(int argc, char *argv[])
+/* Takes the lock of DST's directory (held until exit), removes what an
+ * interrupted run left, and checks what DST is now; 0 or an exit status. */
+static int dst_dir_prepare(struct clone *clone)
 {
-	static const struct option long_options[] = {
-	    {"no-clobber", no_argument, NULL, 'n'},
-	    {"reflink", required_argument, NULL, 'R'},
-	    {"size", required_argument, NULL, 's'},
-	    {"times", no_argument, NULL, 't'},
-	    {"wait", required_argument, NULL, 'w'},
-	    LONG_OPTIONS_COMMON,
-	    {NULL, 0, NULL, 0}};
-	enum reflink_mode mode = REFLINK_AUTO;
-	int no_clobber = 0, copy_mtime = 0, size_given = 0, made = 0, ch, rc;
-	int src_fd;
-	int wait_seconds = -1, lock_fd;
-	off_t size = 0;
-	const char *src, *dst, *dst_dir_path, *dst_name;
-	char dst_buf[PATH_MAX], culprit[PATH_MAX + 64];
-	struct dir dst_dir;
-	struct temp_file temp;
-	struct copy_result result;
+	const char *dst = clone->opts->dst, *dir_path = clone->dst_dir_path;
 	struct stat st;
-	dev_t src_dev;
+	int lock_fd;
 
-	tool_init(argv[0], usage);
-	while ((ch = getopt_long(argc, argv, "ns:tw:" SHORT_OPTIONS_COMMON,
-	                         long_options, NULL)) != -1) {
-		switch (ch) {
-		case 'n':
-			no_clobber = 1;
-			break;
-		case 'R':
-			if (strcmp(optarg, "auto") == 0)
-				mode = REFLINK_AUTO;
-			else if (strcmp(optarg, "always") == 0)
-				mode = REFLINK_ALWAYS;
-			else if (strcmp(optarg, "never") == 0)
-				mode = REFLINK_NEVER;
-			else {
-				log_errx("invalid --reflink value: %s", optarg);
-				usage(stderr);
-				return EX_USAGE;
-			}
-			break;
-		case 's':
-			if (size_parse(optarg, &size) != 0) {
-				log_errx("invalid size: %s", optarg);
-				usage(stderr);
-				return EX_USAGE;
-			}
-			size_given = 1;
-			break;
-		case 't':
-			copy_mtime = 1;
-			break;
-		case 'w':
-			wait_seconds = option_wait(optarg);
-			break;
-		default:
-			option_common(ch);
-		}
-	}
-	argc -= optind;
-	argv += optind;
-	operands_expect(argc, argv, 2, 2);
-	src = argv[0];
-	dst = argv[1];
-
-	/* O_NONBLOCK: opening a FIFO must not wait for a writer before it
-	 * is refused as not a regular file. */
-	src_fd = open(src, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-	if (src_fd < 0) {
-		log_errc(errno, "%s", src);
-		return exit_status_for_errno(errno);
-	}
-	if (fstat(src_fd, &st) != 0) {
-		log_errc(errno, "%s", src);
-		return EX_IOERR;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		log_errx("%s: not a regular file", src);
-		return EX_DATAERR;
-	}
-	if (!size_given)
-		size = st.st_size;
-	src_dev = st.st_dev;
-
-	if (path_split(dst, dst_buf, sizeof(dst_buf), &dst_dir_path,
-	               &dst_name) != 0) {
-		log_errc(errno, "%s", dst);
-		return exit_status_for_errno(errno);
-	}
-	if (*dst_name == '\0' || strcmp(dst_name, ".") == 0 ||
-	    strcmp(dst_name, "..") == 0 || dst[strlen(dst) - 1] == '/') {
-		log_errx("%s: is a directory", dst);
-		return EX_DATAERR;
-	}
-	rc = dir_open_trusted_making(&dst_dir, dst_dir_path, culprit,
-	                             sizeof(culprit), &made);
-	if (made)
-		made_dir_undo_on_failure(dst_dir_path);
-	switch (rc) {
-	case 0:
-		break;
-	case 1:
-		log_errx("%s: refused: %s may be written by other users than "
-		         "root and you, who could lead the clone elsewhere "
-		         "(--unsafe-dirs accepts it)",
-		         dst, culprit);
-		return EX_NOPERM;
-	default:
-		log_errc(errno, "%s", dst_dir_path);
-		return exit_status_for_errno(errno);
-	}
 	/* The lock of the VM directory tools: one writer at a time. */
-	lock_fd = lock_open(&dst_dir);
-	if (lock_fd < 0 || lock_wait(lock_fd, LOCK_EX, wait_seconds) != 0) {
+	lock_fd = lock_open(&clone->dst_dir);
+	if (lock_fd < 0 ||
+	    lock_wait(lock_fd, LOCK_EX, clone->opts->wait_seconds) != 0) {
 		if (errno == EWOULDBLOCK) {
 			log_errx("%s: busy: another tool holds the lock of "
 			         "this directory",
-			         dst_dir_path);
+			         dir_path);
 			return EX_TEMPFAIL;
 		}
-		log_errc(errno, "%s", dst_dir_path);
+		log_errc(errno, "%s", dir_path);
 		return exit_status_for_errno(errno);
 	}
-	if (stale_temps_remove(&dst_dir, dst_name) != 0) {
-		log_errc(errno, "%s", dst_dir_path);
+	if (stale_temps_remove(&clone->dst_dir, clone->dst_name) != 0) {
+		log_errc(errno, "%s", dir_path);
 		return exit_status_for_errno(errno);
 	}
-	if (fstatat(dst_dir.fd, dst_name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
-		if (no_clobber) {
+	if (fstatat(clone->dst_dir.fd, clone->dst_name, &st,
+	            AT_SYMLINK_NOFOLLOW) == 0) {
+		if (clone->opts->no_clobber) {
 			log_errx("%s: already exists", dst);
 			return EX_CANTCREAT;
 		}
@@ -189,58 +220,101 @@ int main(int argc, char *argv[])
 			return EX_DATAERR;
 		}
 	}
+	return 0;
+}
 
-	if (temp_create(&temp, &dst_dir, dst_name) != 0) {
-		log_errc(errno, "%s: cannot create a temporary file", dst);
+/* Reports a failed copy_data (the temp file gone); returns the status. */
+static int copy_failed(const struct clone *clone, int err,
+                       const struct copy_result *result)
+{
+	const char *src = clone->opts->src, *dst = clone->opts->dst;
+	struct stat dst_st;
+
+	if (clone->opts->mode == REFLINK_ALWAYS && err == EOPNOTSUPP) {
+		/* A clone never crosses filesystems, whatever each of them
+		 * can do: say which of the two it is. */
+		if (fstat(clone->dst_dir.fd, &dst_st) == 0 &&
+		    dst_st.st_dev != clone->src_dev)
+			log_errx("%s to %s: on two different filesystems, "
+			         "which a reflink cannot cross (use "
+			         "--reflink=auto to copy)",
+			         src, dst);
+		else
+			log_errx("%s to %s: the filesystem cannot reflink (use "
+			         "--reflink=auto to copy)",
+			         src, dst);
+		return EX_UNAVAILABLE;
+	}
+	log_errc(err, "%s", result->source_failed ? src : dst);
+	return exit_status_for_errno(err);
+}
+
+/* Gives the temp file SRC's mtime; 0 or an exit status (temp gone). */
+static int mtime_copy(struct clone *clone)
+{
+	struct stat src_st;
+	struct timespec times[2];
+
+	if (fstat(clone->src_fd, &src_st) != 0) {
+		log_errc(errno, "%s", clone->opts->src);
+		temp_abort(&clone->temp);
+		return EX_IOERR;
+	}
+	times[0].tv_nsec = UTIME_OMIT;
+	times[1] = src_st.st_mtim;
+	if (futimens(clone->temp.fd, times) != 0) {
+		log_errc(errno, "%s", clone->opts->dst);
+		temp_abort(&clone->temp);
 		return exit_status_for_errno(errno);
 	}
-	if (copy_data(temp.fd, src_fd, size, mode, &result) != 0) {
+	return 0;
+}
+
+/* Writes SRC's data to a temp file beside DST and renames it to DST. */
+static int clone_write(struct clone *clone)
+{
+	const struct options *opts = clone->opts;
+	struct copy_result result;
+	int status;
+
+	if (temp_create(&clone->temp, &clone->dst_dir, clone->dst_name) != 0) {
+		log_errc(errno, "%s: cannot create a temporary file",
+		         opts->dst);
+		return exit_status_for_errno(errno);
+	}
+	if (copy_data(clone->temp.fd, clone->src_fd, clone->size, opts->mode,
+	              &result) != 0) {
 		int err = errno;
 
-		temp_abort(&temp);
-		if (mode == REFLINK_ALWAYS && err == EOPNOTSUPP) {
-			struct stat dst_st;
-
-			/* A clone never crosses filesystems, whatever each
-			 * of them can do: say which of the two it is. */
-			if (fstat(dst_dir.fd, &dst_st) == 0 &&
-			    dst_st.st_dev != src_dev)
-				log_errx("%s to %s: on two different "
-				         "filesystems, which a reflink cannot "
-				         "cross (use --reflink=auto to copy)",
-				         src, dst);
-			else
-				log_errx("%s to %s: the filesystem cannot "
-				         "reflink (use --reflink=auto to copy)",
-				         src, dst);
-			return EX_UNAVAILABLE;
-		}
-		log_errc(err, "%s", result.source_failed ? src : dst);
-		return exit_status_for_errno(err);
+		temp_abort(&clone->temp);
+		return copy_failed(clone, err, &result);
 	}
-	if (copy_mtime) {
-		struct stat src_st;
-		struct timespec times[2];
-
-		if (fstat(src_fd, &src_st) != 0) {
-			log_errc(errno, "%s", src);
-			temp_abort(&temp);
-			return EX_IOERR;
-		}
-		times[0].tv_nsec = UTIME_OMIT;
-		times[1] = src_st.st_mtim;
-		if (futimens(temp.fd, times) != 0) {
-			log_errc(errno, "%s", dst);
-			temp_abort(&temp);
-			return exit_status_for_errno(errno);
-		}
-	}
-	log_op("%s %s to %s", result.cloned ? "cloned" : "copied", src, dst);
-	if (temp_commit(&temp, no_clobber ? RENAME_NOREPLACE : 0) != 0) {
-		log_errc(errno, "%s", dst);
+	if (opts->copy_mtime && (status = mtime_copy(clone)) != 0)
+		return status;
+	log_op("%s %s to %s", result.cloned ? "cloned" : "copied", opts->src,
+	       opts->dst);
+	if (temp_commit(&clone->temp,
+	                opts->no_clobber ? RENAME_NOREPLACE : 0) != 0) {
+		log_errc(errno, "%s", opts->dst);
 		return exit_status_for_errno(errno);
 	}
-	close(src_fd);
-	dir_close(&dst_dir);
+	return 0;
+}
+
+int main(int argc, char *argv[])
+{
+	struct options opts;
+	struct clone clone = {.opts = &opts};
+	int status;
+
+	tool_init(argv[0], usage);
+	options_parse(argc, argv, &opts);
+	if ((status = src_open(&clone)) != 0 ||
+	    (status = dst_dir_open(&clone)) != 0 ||
+	    (status = dst_dir_prepare(&clone)) != 0 ||
+	    (status = clone_write(&clone)) != 0)
+		return status;
+	close(clone.src_fd);
+	dir_close(&clone.dst_dir);
 	return 0;
 }

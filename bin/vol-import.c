@@ -110,7 +110,16 @@ static int import_done_already(struct volume *volume,
 	return 0;
 }
 
-int main(int argc, char *argv[])
+/* What the command line asks for. */
+struct options {
+	struct keep_policy policy;
+	off_t size; /* -s, or -1 */
+	int wait_seconds;
+	const char *argument;
+	const char *input; /* FILE, or NULL for standard input */
+};
+
+static void options_parse(int argc, char *argv[], struct options *opts)
 {
 	static const struct option long_options[] = {
 	    {"keep", required_argument, NULL, 'k'},
@@ -118,28 +127,20 @@ int main(int argc, char *argv[])
 	    {"wait", required_argument, NULL, 'w'},
 	    LONG_OPTIONS_COMMON,
 	    {NULL, 0, NULL, 0}};
-	struct keep_policy policy = {0, 0};
-	struct volume volume;
-	struct temp_file temp;
-	struct copy_result result;
-	struct stat st;
-	const char *input = NULL, *argument;
-	char path[PATH_MAX], temp_path[PATH_MAX];
-	off_t size = -1, copied;
-	int wait_seconds = -1, ch, status, fd = 0, rc;
+	int ch;
 
-	tool_init(argv[0], usage);
+	*opts = (struct options){.size = -1, .wait_seconds = -1};
 	while ((ch = getopt_long(argc, argv, "k:s:w:" SHORT_OPTIONS_COMMON,
 	                         long_options, NULL)) != -1) {
 		switch (ch) {
 		case 'k':
-			option_keep(optarg, &policy);
+			option_keep(optarg, &opts->policy);
 			break;
 		case 's':
-			size = option_size(optarg);
+			opts->size = option_size(optarg);
 			break;
 		case 'w':
-			wait_seconds = option_wait(optarg);
+			opts->wait_seconds = option_wait(optarg);
 			break;
 		default:
 			option_common(ch);
@@ -148,119 +149,196 @@ int main(int argc, char *argv[])
 	argc -= optind;
 	argv += optind;
 	operands_expect(argc, argv, 1, 2);
-	argument = argv[0];
+	opts->argument = argv[0];
 	if (argc == 2 && strcmp(argv[1], "-") != 0)
-		input = argv[1];
+		opts->input = argv[1];
+}
 
-	/* FILE is checked before the VM directory is made, so that a
-	 * rejected input leaves nothing behind. */
-	if (input != NULL) {
-		status = input_open(input, &fd, &st);
-		if (status != 0)
-			return status;
-		if (size >= 0 && st.st_size < size) {
-			not_enough_data(argument, st.st_size, size);
-			return EX_DATAERR;
-		}
-		if (size >= 0 && st.st_size > size) {
-			too_much_data(argument, size);
-			return EX_DATAERR;
-		}
-		size = st.st_size;
-	} else if (isatty(STDIN_FILENO)) {
+/*
+ * Opens FILE and checks its size against -s (setting opts->size to it),
+ * or checks that standard input is no terminal.  FILE is checked before
+ * the VM directory is made, so that a rejected input leaves nothing
+ * behind.  Returns 0 or an exit status.
+ */
+static int input_check(struct options *opts, int *fd)
+{
+	struct stat st;
+	int status;
+
+	if (opts->input == NULL) {
 		/* Waiting for an image typed at a terminal, with the lock
 		 * held, is never what was meant. */
-		log_errx("standard input is a terminal: give FILE, or "
-		         "redirect standard input from the image");
-		usage(stderr);
-		return EX_USAGE;
+		if (isatty(STDIN_FILENO))
+			usage_error(
+			    "standard input is a terminal: give FILE, "
+			    "or redirect standard input from the image");
+		return 0;
 	}
-
-	status = volume_open_locked(&volume, argument, 1, wait_seconds);
+	status = input_open(opts->input, fd, &st);
 	if (status != 0)
 		return status;
-	if (volume.dirty.exists) {
-		log_errx("%s: the volume is dirty; commit or discard it before "
-		         "importing",
-		         volume_path(&volume, volume.dirty.name, path));
-		return EX_TEMPFAIL;
+	if (opts->size >= 0 && st.st_size < opts->size) {
+		not_enough_data(opts->argument, st.st_size, opts->size);
+		return EX_DATAERR;
 	}
-	if (volume_remove_temps(&volume, 1) != 0)
-		return volume_report_error(&volume, errno);
+	if (opts->size >= 0 && st.st_size > opts->size) {
+		too_much_data(opts->argument, opts->size);
+		return EX_DATAERR;
+	}
+	opts->size = st.st_size;
+	return 0;
+}
 
-	volume_path(&volume, volume.clean.name, path);
-	if (temp_create(&temp, &volume.dir, volume.import.name) != 0) {
+/* Copies FILE (fd) into the temp file; 0 or an exit status (temp gone). */
+static int file_copy(struct temp_file *temp, int fd, const char *input,
+                     off_t size, const char *path, const char *temp_path)
+{
+	struct copy_result result;
+
+	if (copy_data(temp->fd, fd, size, REFLINK_AUTO, &result) != 0) {
+		int err = errno;
+
+		temp_abort(temp);
+		log_errc(err, "%s", result.source_failed ? input : path);
+		return exit_status_for_errno(err);
+	}
+	log_op("%s %s to %s", result.cloned ? "cloned" : "copied", input,
+	       temp_path);
+	return 0;
+}
+
+/* Copies standard input into the temp file, exactly -s bytes if given;
+ * 0 or an exit status (temp gone). */
+static int stdin_copy(struct temp_file *temp, const char *argument, off_t size,
+                      const char *path, const char *temp_path)
+{
+	off_t copied;
+	int rc;
+
+	rc = copy_stream(temp->fd, 0, size, &copied);
+	if (rc == -1 && errno == EFBIG) {
+		temp_abort(temp);
+		too_much_data(argument, size);
+		return EX_DATAERR;
+	}
+	if (rc != 0) {
+		int err = errno;
+
+		temp_abort(temp);
+		log_errc(err, "%s", rc == -1 ? "standard input" : path);
+		return exit_status_for_errno(err);
+	}
+	if (size >= 0 && copied < size) {
+		temp_abort(temp);
+		not_enough_data(argument, copied, size);
+		return EX_DATAERR;
+	}
+	log_op("copied standard input to %s", temp_path);
+	return 0;
+}
+
+/* Stages the input in I; 0 or an exit status. */
+static int import_stage(struct volume *volume, const struct options *opts,
+                        int fd)
+{
+	struct temp_file temp;
+	char path[PATH_MAX], temp_path[PATH_MAX];
+	int status;
+
+	volume_path(volume, volume->clean.name, path);
+	if (temp_create(&temp, &volume->dir, volume->import.name) != 0) {
 		log_errc(errno, "%s: cannot create a temporary file",
-		         volume_path(&volume, volume.import.name, temp_path));
+		         volume_path(volume, volume->import.name, temp_path));
 		return exit_status_for_errno(errno);
 	}
-	volume_path(&volume, temp.name, temp_path);
-	if (input != NULL) {
-		rc = copy_data(temp.fd, fd, size, REFLINK_AUTO, &result);
-		if (rc != 0) {
-			int err = errno;
-
-			temp_abort(&temp);
-			log_errc(err, "%s",
-			         result.source_failed ? input : path);
-			return exit_status_for_errno(err);
-		}
-		log_op("%s %s to %s", result.cloned ? "cloned" : "copied",
-		       input, temp_path);
-	} else {
-		rc = copy_stream(temp.fd, 0, size, &copied);
-		if (rc == -1 && errno == EFBIG) {
-			temp_abort(&temp);
-			too_much_data(argument, size);
-			return EX_DATAERR;
-		}
-		if (rc != 0) {
-			int err = errno;
-
-			temp_abort(&temp);
-			log_errc(err, "%s", rc == -1 ? "standard input" : path);
-			return exit_status_for_errno(err);
-		}
-		if (size >= 0 && copied < size) {
-			temp_abort(&temp);
-			not_enough_data(argument, copied, size);
-			return EX_DATAERR;
-		}
-		log_op("copied standard input to %s", temp_path);
-	}
+	volume_path(volume, temp.name, temp_path);
+	if (opts->input != NULL)
+		status = file_copy(&temp, fd, opts->input, opts->size, path,
+		                   temp_path);
+	else
+		status = stdin_copy(&temp, opts->argument, opts->size, path,
+		                    temp_path);
+	if (status != 0)
+		return status;
 	if (temp_commit(&temp, 0) != 0) {
 		int err = errno;
 
 		/* The rename may have happened before the fsync failed. */
-		if (unlinkat(volume.dir.fd, volume.import.name, 0) == 0)
-			dir_sync(&volume.dir);
+		if (unlinkat(volume->dir.fd, volume->import.name, 0) == 0)
+			dir_sync(&volume->dir);
 		log_errc(err, "%s", path);
 		return exit_status_for_errno(err);
 	}
+	return 0;
+}
+
+/* Makes the staged I the new C; 0 or an exit status. */
+static int import_commit(struct volume *volume,
+                         const struct keep_policy *policy)
+{
+	char path[PATH_MAX];
+	int status;
+
+	if (volume_replace_clean(volume, NULL, volume->import.name,
+	                         REPLACE_SAVE | REPLACE_SEAL, policy) == 0)
+		return 0;
+	status = volume_report_error(volume, errno);
+	/* A staging file that did not become C is of no use. */
+	if (durable_unlink(&volume->dir, volume->import.name) != 0 &&
+	    errno != ENOENT)
+		log_errc(errno, "%s",
+		         volume_path(volume, volume->import.name, path));
+	return status;
+}
+
+/* Imports into the open, locked volume; 0 or an exit status. */
+static int import(struct volume *volume, const struct options *opts, int fd)
+{
+	char path[PATH_MAX];
+	int status;
+
+	if (volume->dirty.exists) {
+		log_errx("%s: the volume is dirty; commit or discard it before "
+		         "importing",
+		         volume_path(volume, volume->dirty.name, path));
+		return EX_TEMPFAIL;
+	}
+	if (volume_remove_temps(volume, 1) != 0)
+		return volume_report_error(volume, errno);
+	status = import_stage(volume, opts, fd);
+	if (status != 0)
+		return status;
 	/* The same data as C: an import done already, whose run was cut
 	 * short after it replaced C.  Only what it left undone is done. */
-	status = import_done_already(&volume, &policy);
+	status = import_done_already(volume, &opts->policy);
 	if (status >= 0) {
-		if (input != NULL)
+		if (opts->input != NULL)
 			close(fd);
 		return status;
 	}
-
-	if (volume_replace_clean(&volume, NULL, volume.import.name,
-	                         REPLACE_SAVE | REPLACE_SEAL, &policy) != 0) {
-		int err = errno;
-
-		status = volume_report_error(&volume, err);
-		/* A staging file that did not become C is of no use. */
-		if (durable_unlink(&volume.dir, volume.import.name) != 0 &&
-		    errno != ENOENT)
-			log_errc(errno, "%s",
-			         volume_path(&volume, volume.import.name,
-			                     temp_path));
+	status = import_commit(volume, &opts->policy);
+	if (status != 0)
 		return status;
-	}
-	if (input != NULL)
+	if (opts->input != NULL)
 		close(fd);
-	volume_close(&volume);
+	volume_close(volume);
 	return 0;
+}
+
+int main(int argc, char *argv[])
+{
+	struct options opts;
+	struct volume volume;
+	int status, fd = 0;
+
+	tool_init(argv[0], usage);
+	options_parse(argc, argv, &opts);
+	status = input_check(&opts, &fd);
+	if (status != 0)
+		return status;
+	status =
+	    volume_open_locked(&volume, opts.argument, 1, opts.wait_seconds);
+	if (status != 0)
+		return status;
+	return import(&volume, &opts, fd);
 }

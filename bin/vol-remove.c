@@ -65,7 +65,13 @@ static int vm_dir_remove(const struct volume *volume, int *removed)
 	return rc;
 }
 
-int main(int argc, char *argv[])
+/* What the command line asks for. */
+struct options {
+	int force, dry_run, wait_seconds;
+	const char *argument;
+};
+
+static void options_parse(int argc, char *argv[], struct options *opts)
 {
 	static const struct option long_options[] = {
 	    {"dry-run", no_argument, NULL, 'n'},
@@ -73,23 +79,20 @@ int main(int argc, char *argv[])
 	    {"wait", required_argument, NULL, 'w'},
 	    LONG_OPTIONS_COMMON,
 	    {NULL, 0, NULL, 0}};
-	struct volume volume;
-	char path[PATH_MAX];
-	int force = 0, dry_run = 0, wait_seconds = -1, ch, status = 0, found;
-	int removed;
+	int ch;
 
-	tool_init(argv[0], usage);
+	*opts = (struct options){.wait_seconds = -1};
 	while ((ch = getopt_long(argc, argv, "fnw:" SHORT_OPTIONS_COMMON,
 	                         long_options, NULL)) != -1) {
 		switch (ch) {
 		case 'f':
-			force = 1;
+			opts->force = 1;
 			break;
 		case 'n':
-			dry_run = 1;
+			opts->dry_run = 1;
 			break;
 		case 'w':
-			wait_seconds = option_wait(optarg);
+			opts->wait_seconds = option_wait(optarg);
 			break;
 		default:
 			option_common(ch);
@@ -98,36 +101,64 @@ int main(int argc, char *argv[])
 	argc -= optind;
 	argv += optind;
 	operands_expect(argc, argv, 1, 1);
+	opts->argument = argv[0];
+}
 
-	if (dry_run) {
-		/* A preview changes nothing, so it takes no lock. */
-		if (volume_open(&volume, argv[0], 0) != 0)
-			return volume_report_error(&volume, errno);
-	} else {
-		status = volume_open_locked(&volume, argv[0], 0, wait_seconds);
-		if (status != 0)
-			return status;
-	}
+/* Opens the volume: locked, but for a dry run; 0 or an exit status. */
+static int remove_open(struct volume *volume, const struct options *opts)
+{
+	/* A preview changes nothing, so it takes no lock. */
+	if (opts->dry_run)
+		return volume_open(volume, opts->argument, 0) == 0
+		           ? 0
+		           : volume_report_error(volume, errno);
+	return volume_open_locked(volume, opts->argument, 0,
+	                          opts->wait_seconds);
+}
+
+/* Removes (with -n, lists) the volume's files; 0 or an exit status. */
+static int files_remove(struct volume *volume, const struct options *opts)
+{
+	char path[PATH_MAX];
+	int found;
+
 	/* Not even -f removes the image a VM runs on. */
-	if (volume_check_unused(&volume) != 0)
-		return volume_report_error(&volume, errno);
-	if (volume.dirty.exists && !force) {
+	if (volume_check_unused(volume) != 0)
+		return volume_report_error(volume, errno);
+	if (volume->dirty.exists && !opts->force) {
 		log_errx("%s: the volume is dirty (a VM may be running); "
 		         "nothing removed (-f removes it anyway)",
-		         volume_path(&volume, volume.dirty.name, path));
+		         volume_path(volume, volume->dirty.name, path));
 		return EX_TEMPFAIL;
 	}
-	found = volume_remove_all(&volume, dry_run, file_removed, NULL);
+	found = volume_remove_all(volume, opts->dry_run, file_removed, NULL);
 	if (found < 0)
-		return volume_report_error(&volume, errno);
+		return volume_report_error(volume, errno);
 	/* A name with no file is a typo, not a volume: its directory is
 	 * left alone, even when empty (pool-check reports an empty VM
 	 * directory that an interrupted remove left). */
 	if (found == 0) {
-		log_errx("%s: no such volume; nothing removed", argv[0]);
+		log_errx("%s: no such volume; nothing removed", opts->argument);
 		return EX_NOINPUT;
 	}
-	if (status == 0 && !dry_run)
+	return 0;
+}
+
+int main(int argc, char *argv[])
+{
+	struct options opts;
+	struct volume volume;
+	int status, removed;
+
+	tool_init(argv[0], usage);
+	options_parse(argc, argv, &opts);
+	status = remove_open(&volume, &opts);
+	if (status != 0)
+		return status;
+	status = files_remove(&volume, &opts);
+	if (status != 0)
+		return status;
+	if (!opts.dry_run)
 		status = vm_dir_remove(&volume, &removed);
 	volume_close(&volume);
 	if (stdout_close() != 0) {

@@ -170,15 +170,84 @@ static int resize_journal_clear(const struct volume *volume)
 	return rc;
 }
 
+/* C's size is reached: finishes what a resize cut short after it replaced
+ * C left undone (the precache, pruning); 0 or an exit status. */
+static int resize_finish(struct volume *volume, const char *path,
+                         const struct keep_policy *policy)
+{
+	if (volume_finish(volume, policy) != 0)
+		return volume_report_error(volume, errno);
+	if (resize_journal_clear(volume) != 0) {
+		log_errc(errno, "%s", path);
+		return exit_status_for_errno(errno);
+	}
+	return 0;
+}
+
+/*
+ * Writes C's data, cut or extended to target bytes, to a temp file beside
+ * C that carries C's old size current in the journal, and closes it.
+ * Returns 0 (temp.name to be renamed or removed) or an exit status.
+ */
+static int clean_copy(struct volume *volume, off_t target, off_t current,
+                      struct temp_file *temp, const char *path)
+{
+	struct copy_result result;
+	char temp_path[PATH_MAX], value[32];
+	int fd;
+
+	fd = file_open_checked(&volume->dir, volume->clean.name, O_RDONLY,
+	                       &volume->clean.st);
+	if (fd < 0) {
+		log_errc(errno, "%s", path);
+		return exit_status_for_errno(errno);
+	}
+	if (temp_create(temp, &volume->dir, volume->clean.name) != 0) {
+		log_errc(errno, "%s: cannot create a temporary file", path);
+		close(fd);
+		return exit_status_for_errno(errno);
+	}
+	volume_path(volume, temp->name, temp_path);
+	if (copy_data(temp->fd, fd, target, REFLINK_AUTO, &result) != 0) {
+		int err = errno;
+
+		temp_abort(temp);
+		log_errc(err, "%s", path);
+		return exit_status_for_errno(err);
+	}
+	close(fd);
+	log_op("%s %s to %s (%jd bytes)", result.cloned ? "cloned" : "copied",
+	       path, temp_path, (intmax_t)target);
+	snprintf(value, sizeof(value), "%jd", (intmax_t)current);
+	/* Without extended attributes the resize works all the same; only
+	 * a relative one run again after a crash may grow twice. */
+	if (fsetxattr(temp->fd, RESIZE_JOURNAL, value, strlen(value), 0) != 0 &&
+	    errno != EOPNOTSUPP) {
+		int err = errno;
+
+		temp_abort(temp);
+		log_errc(err, "%s", temp_path);
+		return exit_status_for_errno(err);
+	}
+	/* volume_replace_clean fsyncs the new C before renaming it. */
+	if (close(temp->fd) != 0) {
+		temp->fd = -1;
+		log_errc(errno, "%s", path);
+		temp_abort(temp);
+		return exit_status_for_errno(errno);
+	}
+	temp->fd = -1;
+	return 0;
+}
+
 /* Replaces C by a new inode of the new size; P is made anew. */
 static int resize_clean(struct volume *volume, off_t size, int relative,
                         int force, const struct keep_policy *policy)
 {
 	struct temp_file temp;
-	struct copy_result result;
-	char path[PATH_MAX], temp_path[PATH_MAX], value[32];
+	char path[PATH_MAX];
 	off_t current = volume->clean.st.st_size, target, from;
-	int fd, status;
+	int status;
 
 	volume_path(volume, volume->clean.name, path);
 	from = resize_journal_read(volume);
@@ -191,58 +260,11 @@ static int resize_clean(struct volume *volume, off_t size, int relative,
 	status = size_target(current, size, relative, force, path, &target);
 	if (status != 0)
 		return status;
-	/* The size is reached: what a resize cut short after it replaced C
-	 * left undone (the precache, pruning) is all there is to do. */
-	if (target == current) {
-		if (volume_finish(volume, policy) != 0)
-			return volume_report_error(volume, errno);
-		if (resize_journal_clear(volume) != 0) {
-			log_errc(errno, "%s", path);
-			return exit_status_for_errno(errno);
-		}
-		return 0;
-	}
-	fd = file_open_checked(&volume->dir, volume->clean.name, O_RDONLY,
-	                       &volume->clean.st);
-	if (fd < 0) {
-		log_errc(errno, "%s", path);
-		return exit_status_for_errno(errno);
-	}
-	if (temp_create(&temp, &volume->dir, volume->clean.name) != 0) {
-		log_errc(errno, "%s: cannot create a temporary file", path);
-		close(fd);
-		return exit_status_for_errno(errno);
-	}
-	volume_path(volume, temp.name, temp_path);
-	if (copy_data(temp.fd, fd, target, REFLINK_AUTO, &result) != 0) {
-		int err = errno;
-
-		temp_abort(&temp);
-		log_errc(err, "%s", path);
-		return exit_status_for_errno(err);
-	}
-	close(fd);
-	log_op("%s %s to %s (%jd bytes)", result.cloned ? "cloned" : "copied",
-	       path, temp_path, (intmax_t)target);
-	snprintf(value, sizeof(value), "%jd", (intmax_t)current);
-	/* Without extended attributes the resize works all the same; only
-	 * a relative one run again after a crash may grow twice. */
-	if (fsetxattr(temp.fd, RESIZE_JOURNAL, value, strlen(value), 0) != 0 &&
-	    errno != EOPNOTSUPP) {
-		int err = errno;
-
-		temp_abort(&temp);
-		log_errc(err, "%s", temp_path);
-		return exit_status_for_errno(err);
-	}
-	/* volume_replace_clean fsyncs the new C before renaming it. */
-	if (close(temp.fd) != 0) {
-		temp.fd = -1;
-		log_errc(errno, "%s", path);
-		temp_abort(&temp);
-		return exit_status_for_errno(errno);
-	}
-	temp.fd = -1;
+	if (target == current)
+		return resize_finish(volume, path, policy);
+	status = clean_copy(volume, target, current, &temp, path);
+	if (status != 0)
+		return status;
 	/* A shrink loses data, so the old C is kept as a revision first; a
 	 * growth loses nothing and makes none. */
 	if (volume_replace_clean(volume, NULL, temp.name, target < current,
@@ -258,7 +280,16 @@ static int resize_clean(struct volume *volume, off_t size, int relative,
 	return 0;
 }
 
-int main(int argc, char *argv[])
+/* What the command line asks for. */
+struct options {
+	struct keep_policy policy;
+	off_t size;   /* -s, or -1 */
+	int relative; /* -s +SIZE: grow by SIZE */
+	int force, wait_seconds;
+	const char *argument;
+};
+
+static void options_parse(int argc, char *argv[], struct options *opts)
 {
 	static const struct option long_options[] = {
 	    {"force", no_argument, NULL, 'f'},
@@ -267,32 +298,26 @@ int main(int argc, char *argv[])
 	    {"wait", required_argument, NULL, 'w'},
 	    LONG_OPTIONS_COMMON,
 	    {NULL, 0, NULL, 0}};
-	struct keep_policy policy = {0, 0};
-	struct volume volume;
-	char path[PATH_MAX];
-	off_t size = -1;
-	int force = 0, relative = 0, wait_seconds = -1, ch, status;
+	int ch;
 
-	tool_init(argv[0], usage);
+	*opts = (struct options){.size = -1, .wait_seconds = -1};
 	while ((ch = getopt_long(argc, argv, "fk:s:w:" SHORT_OPTIONS_COMMON,
 	                         long_options, NULL)) != -1) {
 		switch (ch) {
 		case 'f':
-			force = 1;
+			opts->force = 1;
 			break;
 		case 'k':
-			option_keep(optarg, &policy);
+			option_keep(optarg, &opts->policy);
 			break;
 		case 's':
-			relative = optarg[0] == '+';
-			if (size_parse(optarg + relative, &size) != 0) {
-				log_errx("invalid size: %s", optarg);
-				usage(stderr);
-				return EX_USAGE;
-			}
+			opts->relative = optarg[0] == '+';
+			if (size_parse(optarg + opts->relative, &opts->size) !=
+			    0)
+				usage_error("invalid size: %s", optarg);
 			break;
 		case 'w':
-			wait_seconds = option_wait(optarg);
+			opts->wait_seconds = option_wait(optarg);
 			break;
 		default:
 			option_common(ch);
@@ -301,21 +326,32 @@ int main(int argc, char *argv[])
 	argc -= optind;
 	argv += optind;
 	operands_expect(argc, argv, 1, 1);
-	if (size < 0) {
-		log_errx("-s SIZE is required");
-		usage(stderr);
-		return EX_USAGE;
-	}
+	opts->argument = argv[0];
+	if (opts->size < 0)
+		usage_error("-s SIZE is required");
+}
 
-	status = volume_open_locked(&volume, argv[0], 0, wait_seconds);
+int main(int argc, char *argv[])
+{
+	struct options opts;
+	struct volume volume;
+	char path[PATH_MAX];
+	int status;
+
+	tool_init(argv[0], usage);
+	options_parse(argc, argv, &opts);
+	status =
+	    volume_open_locked(&volume, opts.argument, 0, opts.wait_seconds);
 	if (status != 0)
 		return status;
 	if (volume_remove_temps(&volume, 0) != 0)
 		return volume_report_error(&volume, errno);
 	if (volume.dirty.exists)
-		status = resize_dirty(&volume, size, relative, force);
+		status =
+		    resize_dirty(&volume, opts.size, opts.relative, opts.force);
 	else if (volume.clean.exists)
-		status = resize_clean(&volume, size, relative, force, &policy);
+		status = resize_clean(&volume, opts.size, opts.relative,
+		                      opts.force, &opts.policy);
 	else {
 		log_errx("%s: no such volume",
 		         volume_path(&volume, volume.clean.name, path));

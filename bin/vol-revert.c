@@ -29,19 +29,6 @@ static int revision_is_clean(const struct volume *volume,
 	       st.st_dev == volume->clean.st.st_dev;
 }
 
-/* Parses REV (decimal, checked already) into id; 0 if it overflows. */
-static int revision_id_parse(const char *wanted, uint64_t *id)
-{
-	for (*id = 0; *wanted >= '0' && *wanted <= '9'; wanted++) {
-		unsigned digit = (unsigned)(*wanted - '0');
-
-		if (*id > (UINT64_MAX - digit) / 10)
-			return 0; /* no revision has an id this large */
-		*id = *id * 10 + digit;
-	}
-	return 1;
-}
-
 /*
  * A revert that saves the old C makes the chosen revision a second name of
  * C before it removes that name, last.  If it was interrupted in between,
@@ -56,7 +43,8 @@ revert_unfinished(const struct volume *volume, const struct revision_list *list,
 	uint64_t id;
 
 	if (strcmp(wanted, "latest") != 0) {
-		if (!revision_id_parse(wanted, &id))
+		/* No revision has an id too large for a uint64_t. */
+		if (number_parse(wanted, UINT64_MAX, &id) != 0)
 			return NULL;
 		for (i = 0; i < list->count; i++)
 			if (list->items[i].id == id &&
@@ -86,7 +74,7 @@ static const struct revision *revision_find(const struct volume *volume,
 				return &list->items[i];
 		return NULL;
 	}
-	if (!revision_id_parse(wanted, &id))
+	if (number_parse(wanted, UINT64_MAX, &id) != 0)
 		return NULL;
 	for (i = 0; i < list->count; i++)
 		if (list->items[i].id == id)
@@ -109,7 +97,15 @@ static int revert_finish(struct volume *volume, const char *name,
 	return 0;
 }
 
-int main(int argc, char *argv[])
+/* What the command line asks for. */
+struct options {
+	struct keep_policy policy;
+	const char *wanted; /* REV: an id, or "latest" */
+	int discard, wait_seconds;
+	const char *argument;
+};
+
+static void options_parse(int argc, char *argv[], struct options *opts)
 {
 	static const struct option long_options[] = {
 	    {"discard", no_argument, NULL, 'D'},
@@ -118,39 +114,29 @@ int main(int argc, char *argv[])
 	    {"wait", required_argument, NULL, 'w'},
 	    LONG_OPTIONS_COMMON,
 	    {NULL, 0, NULL, 0}};
-	struct keep_policy policy = {0, 0};
-	struct volume volume;
-	struct revision_list list;
-	const struct revision *chosen;
-	const char *wanted = "latest";
-	int unfinished;
-	char path[PATH_MAX], name[NAME_MAX + 1];
-	int discard = 0, wait_seconds = -1, ch, status;
+	int ch;
 
-	tool_init(argv[0], usage);
+	*opts = (struct options){.wanted = "latest", .wait_seconds = -1};
 	while ((ch = getopt_long(argc, argv, "k:r:w:" SHORT_OPTIONS_COMMON,
 	                         long_options, NULL)) != -1) {
 		switch (ch) {
 		case 'D':
-			discard = 1;
+			opts->discard = 1;
 			break;
 		case 'k':
-			option_keep(optarg, &policy);
+			option_keep(optarg, &opts->policy);
 			break;
 		case 'r':
-			wanted = optarg;
-			if (strcmp(wanted, "latest") != 0 &&
-			    (*wanted == '\0' ||
-			     strspn(wanted, "0123456789") != strlen(wanted))) {
-				log_errx("invalid revision: %s (an id or "
-				         "latest)",
-				         wanted);
-				usage(stderr);
-				return EX_USAGE;
-			}
+			opts->wanted = optarg;
+			if (strcmp(optarg, "latest") != 0 &&
+			    (*optarg == '\0' ||
+			     strspn(optarg, "0123456789") != strlen(optarg)))
+				usage_error("invalid revision: %s (an id or "
+				            "latest)",
+				            optarg);
 			break;
 		case 'w':
-			wait_seconds = option_wait(optarg);
+			opts->wait_seconds = option_wait(optarg);
 			break;
 		default:
 			option_common(ch);
@@ -159,70 +145,110 @@ int main(int argc, char *argv[])
 	argc -= optind;
 	argv += optind;
 	operands_expect(argc, argv, 1, 1);
+	opts->argument = argv[0];
+}
 
-	status = volume_open_locked(&volume, argv[0], 0, wait_seconds);
-	if (status != 0)
-		return status;
-	if (volume.dirty.exists && !discard) {
-		log_errx("%s: the volume is dirty (a VM runs on it, or it "
-		         "was not committed): commit it, or use --discard",
-		         volume_path(&volume, volume.dirty.name, path));
-		return EX_TEMPFAIL;
-	}
-	/* --discard throws D away: never under a VM still running on it. */
-	if (volume_check_unused(&volume) != 0)
-		return volume_report_error(&volume, errno);
-	if (volume_remove_temps(&volume, 0) != 0 ||
-	    revisions_list(&volume, &list) != 0)
-		return volume_report_error(&volume, errno);
-	unfinished = revert_unfinished(&volume, &list, wanted) != NULL;
-	chosen = unfinished ? revert_unfinished(&volume, &list, wanted)
-	                    : revision_find(&volume, &list, wanted);
+/*
+ * Chooses the revision REV names (or the one an unfinished revert left)
+ * and copies its name into name; *unfinished tells which.  Returns 0 or
+ * an exit status.
+ */
+static int revision_choose(struct volume *volume, const struct options *opts,
+                           int *unfinished, char name[NAME_MAX + 1])
+{
+	struct revision_list list;
+	const struct revision *chosen;
+
+	if (volume_remove_temps(volume, 0) != 0 ||
+	    revisions_list(volume, &list) != 0)
+		return volume_report_error(volume, errno);
+	*unfinished = revert_unfinished(volume, &list, opts->wanted) != NULL;
+	chosen = *unfinished ? revert_unfinished(volume, &list, opts->wanted)
+	                     : revision_find(volume, &list, opts->wanted);
 	if (chosen == NULL) {
 		if (list.count == 0)
-			log_errx("%s: no revisions", argv[0]);
+			log_errx("%s: no revisions", opts->argument);
 		else
-			log_errx("%s: no revision %s", argv[0], wanted);
+			log_errx("%s: no revision %s", opts->argument,
+			         opts->wanted);
 		revisions_free(&list);
 		/* Perhaps a revert consumed it and was cut short after: what
 		 * it left undone is finished, and the 66 stands. */
-		if (volume.clean.exists && !volume.dirty.exists &&
-		    volume_finish(&volume, &policy) != 0)
-			return volume_report_error(&volume, errno);
+		if (volume->clean.exists && !volume->dirty.exists &&
+		    volume_finish(volume, &opts->policy) != 0)
+			return volume_report_error(volume, errno);
 		return EX_NOINPUT;
 	}
-	snprintf(name, sizeof(name), "%s", chosen->name);
+	snprintf(name, NAME_MAX + 1, "%s", chosen->name);
 	revisions_free(&list);
-	if (volume.dirty.exists) {
-		if (durable_unlink(&volume.dir, volume.dirty.name) != 0 &&
+	return 0;
+}
+
+/* Makes the revision name C; returns an exit status. */
+static int revision_restore(struct volume *volume, const char *name,
+                            int unfinished, const struct keep_policy *policy)
+{
+	if (unfinished)
+		return revert_finish(volume, name, policy);
+	if (volume->clean.exists && keep_saves_revisions(policy))
+		return volume_replace_clean(volume, NULL, name,
+		                            REPLACE_SAVE | REPLACE_KEEP_NAME,
+		                            policy) == 0
+		           ? 0
+		           : volume_report_error(volume, errno);
+	/* Nothing of the current C is kept (-k 0, or no C): the other
+	 * revisions go first, so that renaming the revision over C, which
+	 * consumes it, is the last step. */
+	if (policy->given && volume_prune_to(volume, policy->keep, name) != 0)
+		return volume_report_error(volume, errno);
+	return volume_replace_clean(volume, NULL, name, 0, policy) == 0
+	           ? 0
+	           : volume_report_error(volume, errno);
+}
+
+/* Reverts the open, locked volume; 0 or an exit status. */
+static int revert(struct volume *volume, const struct options *opts)
+{
+	char path[PATH_MAX], name[NAME_MAX + 1];
+	int unfinished = 0, status;
+
+	if (volume->dirty.exists && !opts->discard) {
+		log_errx("%s: the volume is dirty (a VM runs on it, or it "
+		         "was not committed): commit it, or use --discard",
+		         volume_path(volume, volume->dirty.name, path));
+		return EX_TEMPFAIL;
+	}
+	/* --discard throws D away: never under a VM still running on it. */
+	if (volume_check_unused(volume) != 0)
+		return volume_report_error(volume, errno);
+	status = revision_choose(volume, opts, &unfinished, name);
+	if (status != 0)
+		return status;
+	if (volume->dirty.exists) {
+		if (durable_unlink(&volume->dir, volume->dirty.name) != 0 &&
 		    errno != ENOENT) {
 			log_errc(errno, "%s",
-			         volume_path(&volume, volume.dirty.name, path));
+			         volume_path(volume, volume->dirty.name, path));
 			return exit_status_for_errno(errno);
 		}
-		volume.dirty.exists = 0;
+		volume->dirty.exists = 0;
 	}
-	if (unfinished)
-		status = revert_finish(&volume, name, &policy);
-	else if (volume.clean.exists && keep_saves_revisions(&policy))
-		status = volume_replace_clean(&volume, NULL, name,
-		                              REPLACE_SAVE | REPLACE_KEEP_NAME,
-		                              &policy) == 0
-		             ? 0
-		             : volume_report_error(&volume, errno);
-	else {
-		/* Nothing of the current C is kept (-k 0, or no C): the other
-		 * revisions go first, so that renaming the revision over C,
-		 * which consumes it, is the last step. */
-		if (policy.given &&
-		    volume_prune_to(&volume, policy.keep, name) != 0)
-			status = volume_report_error(&volume, errno);
-		else
-			status = volume_replace_clean(&volume, NULL, name, 0,
-			                              &policy) == 0
-			             ? 0
-			             : volume_report_error(&volume, errno);
-	}
-	volume_close(&volume);
+	status = revision_restore(volume, name, unfinished, &opts->policy);
+	volume_close(volume);
 	return status;
+}
+
+int main(int argc, char *argv[])
+{
+	struct options opts;
+	struct volume volume;
+	int status;
+
+	tool_init(argv[0], usage);
+	options_parse(argc, argv, &opts);
+	status =
+	    volume_open_locked(&volume, opts.argument, 0, opts.wait_seconds);
+	if (status != 0)
+		return status;
+	return revert(&volume, &opts);
 }
