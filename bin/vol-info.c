@@ -8,12 +8,13 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "frame.h"
 
 static void usage(FILE *stream)
 {
-	fprintf(stream, "usage: vol-info [-jqrv] [-S SRC] "
+	fprintf(stream, "usage: vol-info [-jqruv] [-S SRC] "
 	                "[-t dirty|clean|missing|outdated] VOLUME...\n");
 }
 
@@ -25,6 +26,8 @@ struct info {
 	off_t size;
 	unsigned long long usage;
 	int outdated;
+	int with_space;            /* -u: space was read */
+	struct volume_space space; /* the extents and exclusive bytes */
 };
 
 /* Whether the snapshot volume's C is no longer SRC's C (SRC committed). */
@@ -36,9 +39,25 @@ static int outdated(const struct volume *volume, const struct volume *source)
 	       (own->st_dev != src->st_dev || own->st_ino != src->st_ino);
 }
 
+/* Reads the extent maps of the volume's files (-u); returns the exit
+ * status. */
+static int space_read(struct info *info, const struct volume *source)
+{
+	if (volume_space_read(&info->volume, &info->list, source,
+	                      &info->space) != 0) {
+		int status = volume_report_error(&info->volume, errno);
+
+		revisions_free(&info->list);
+		volume_close(&info->volume);
+		return status;
+	}
+	info->with_space = 1;
+	return 0;
+}
+
 /* Gathers the facts about one volume; returns its exit status. */
 static int info_read(struct info *info, const char *argument,
-                     const struct volume *source)
+                     const struct volume *source, int with_space)
 {
 	const struct volume_file *image = NULL;
 
@@ -71,11 +90,13 @@ static int info_read(struct info *info, const char *argument,
 		info->usage = (unsigned long long)image->st.st_blocks * 512;
 	}
 	info->outdated = source != NULL && outdated(&info->volume, source);
-	return 0;
+	return with_space ? space_read(info, source) : 0;
 }
 
 static void info_free(struct info *info)
 {
+	if (info->with_space)
+		volume_space_free(&info->space);
 	revisions_free(&info->list);
 	volume_close(&info->volume);
 }
@@ -100,9 +121,20 @@ static off_t revision_size(const struct volume *volume, const char *name)
 	return st.st_size;
 }
 
-/* One revision: a TSV line, or a JSON object of revision_list. */
+/* The extents and exclusive bytes of an image, as two fields. */
+static void space_write(uint64_t extents, uint64_t exclusive,
+                        struct record_writer *out)
+{
+	field_unsigned(out, "extents", extents);
+	field_unsigned(
+	    out, out->format == RECORD_JSON ? "exclusive_bytes" : "exclusive",
+	    exclusive);
+}
+
+/* One revision (number i of info->space.revision): a TSV line, or a JSON
+ * object of revision_list. */
 static void revision_write(const struct info *info,
-                           const struct revision *revision,
+                           const struct revision *revision, size_t i,
                            struct record_writer *out)
 {
 	char path[PATH_MAX], when[64];
@@ -121,18 +153,90 @@ static void revision_write(const struct info *info,
 	field_text(out, "time", when);
 	field_number(out, "size", (long long)size);
 	field_text(out, "path", path);
+	if (info->with_space)
+		space_write(
+		    space_extents(&info->space, info->space.revision[i]),
+		    space_revision_frees(&info->space, i), out);
 	record_end(out);
 }
 
 /* Every revision: legacy ones first, then numbered ones by id. */
 static void revisions_write(const struct info *info, struct record_writer *out)
 {
+	const struct revision_list *list = &info->list;
 	size_t i;
 
-	for (i = 0; i < info->list.legacy_count; i++)
-		revision_write(info, &info->list.legacy[i], out);
-	for (i = 0; i < info->list.count; i++)
-		revision_write(info, &info->list.items[i], out);
+	for (i = 0; i < list->legacy_count; i++)
+		revision_write(info, &list->legacy[i], list->count + i, out);
+	for (i = 0; i < list->count; i++)
+		revision_write(info, &list->items[i], i, out);
+}
+
+/* The width of the bars of space_table_write, in characters. */
+#define BAR_WIDTH 30
+
+/* One row of the table: a label, the exclusive bytes as a person reads
+ * them with a bar scaled to most, the extents, and the path. */
+static void space_row_write(const char *id, const char *when, uint64_t bytes,
+                            uint64_t most, uint64_t extents, const char *path)
+{
+	static const char hashes[] = "##############################";
+	char human[32];
+	int bar = most > 0 ? (int)((bytes * BAR_WIDTH + most - 1) / most) : 0;
+
+	printf("%8s  %-20s  %10s  %-*.*s  %8llu  ", id, when,
+	       human_size((double)bytes, human, sizeof(human)), BAR_WIDTH, bar,
+	       hashes, (unsigned long long)extents);
+	text_escape_write(stdout, path);
+	putchar('\n');
+}
+
+/*
+ * -u -r on a terminal: the current image, then each revision, with what
+ * it holds alone in human units and a bar scaled to the largest of the
+ * revisions, so that the one worth pruning stands out.
+ */
+static void space_table_write(const struct info *info)
+{
+	const struct revision_list *list = &info->list;
+	const struct volume *v = &info->volume;
+	size_t i, n = list->count + list->legacy_count, current;
+	uint64_t most = 0;
+	char path[PATH_MAX], when[64], id[32];
+
+	for (i = 0; i < n; i++)
+		if (space_revision_frees(&info->space, i) > most)
+			most = space_revision_frees(&info->space, i);
+	current = v->dirty.exists ? info->space.dirty : info->space.clean;
+	printf("%8s  %-20s  %10s  %-*s  %8s  %s\n", "REVISION", "TIME",
+	       "EXCLUSIVE", BAR_WIDTH, "", "EXTENTS", "PATH");
+	space_row_write(
+	    info->state, "-", space_exclusive(&info->space, current), most,
+	    space_extents(&info->space, current),
+	    volume_path(v, v->dirty.exists ? v->dirty.name : v->clean.name,
+	                path));
+	for (i = 0; i < n; i++) {
+		const struct revision *r =
+		    i < list->legacy_count
+		        ? &list->legacy[i]
+		        : &list->items[i - list->legacy_count];
+		size_t index = i < list->legacy_count ? list->count + i
+		                                      : i - list->legacy_count;
+
+		if (info->space.revision[index] == SPACE_NONE)
+			continue;
+		if (r->legacy)
+			snprintf(id, sizeof(id), "legacy");
+		else
+			snprintf(id, sizeof(id), "%llu",
+			         (unsigned long long)r->id);
+		if (revision_time_format(r->time, when, sizeof(when)) != 0)
+			snprintf(when, sizeof(when), "-");
+		space_row_write(
+		    id, when, space_revision_frees(&info->space, index), most,
+		    space_extents(&info->space, info->space.revision[index]),
+		    volume_path(v, r->name, path));
+	}
 }
 
 /* One volume: "key<TAB>value" lines, or a JSON object. */
@@ -156,6 +260,13 @@ static void info_write(const struct info *info, struct record_writer *out,
 		field_null(out, "latest");
 	if (with_source)
 		field_bool(out, "outdated", info->outdated);
+	if (info->with_space) {
+		size_t current = info->volume.dirty.exists ? info->space.dirty
+		                                           : info->space.clean;
+
+		space_write(space_extents(&info->space, current),
+		            space_exclusive(&info->space, current), out);
+	}
 	if (with_revisions) {
 		field_list_begin(out, "revision_list", &items);
 		revisions_write(info, &items);
@@ -167,7 +278,7 @@ static void info_write(const struct info *info, struct record_writer *out,
 /* What the options ask. */
 struct info_options {
 	const char *source, *test_state;
-	int json, with_revisions;
+	int json, with_revisions, with_space;
 };
 
 static void options_parse(int argc, char *argv[], struct info_options *o)
@@ -177,11 +288,12 @@ static void options_parse(int argc, char *argv[], struct info_options *o)
 	    {"revisions", no_argument, NULL, 'r'},
 	    {"source", required_argument, NULL, 'S'},
 	    {"test", required_argument, NULL, 't'},
+	    {"usage", no_argument, NULL, 'u'},
 	    LONG_OPTIONS_COMMON,
 	    {NULL, 0, NULL, 0}};
 	int ch;
 
-	while ((ch = getopt_long(argc, argv, "jrS:t:" SHORT_OPTIONS_COMMON,
+	while ((ch = getopt_long(argc, argv, "jrS:t:u" SHORT_OPTIONS_COMMON,
 	                         long_options, NULL)) != -1) {
 		switch (ch) {
 		case 'j':
@@ -195,6 +307,9 @@ static void options_parse(int argc, char *argv[], struct info_options *o)
 			break;
 		case 't':
 			o->test_state = optarg;
+			break;
+		case 'u':
+			o->with_space = 1;
 			break;
 		default:
 			option_common(ch);
@@ -240,14 +355,18 @@ static int info_show(const char *argument, const struct volume *source,
                      const struct info_options *o, struct record_writer *out)
 {
 	struct info info;
-	int status = info_read(&info, argument, source);
+	int status = info_read(&info, argument, source,
+	                       o->with_space && o->test_state == NULL);
 
 	if (status != 0)
 		return status;
 	if (o->test_state != NULL) {
 		if (!state_is(&info, o->test_state))
 			status = EXIT_NOT_IN_STATE;
-	} else if (out->format == RECORD_TSV)
+	} else if (out->format == RECORD_TSV && info.with_space &&
+	           isatty(STDOUT_FILENO))
+		space_table_write(&info);
+	else if (out->format == RECORD_TSV)
 		revisions_write(&info, out);
 	else {
 		/* A blank line between the volumes of text output. */
@@ -261,7 +380,7 @@ static int info_show(const char *argument, const struct volume *source,
 
 int main(int argc, char *argv[])
 {
-	struct info_options o = {NULL, NULL, 0, 0};
+	struct info_options o = {NULL, NULL, 0, 0, 0};
 	struct record_writer out = {stdout, RECORD_PAIRS, ",", "\n", 0, 0};
 	struct volume source;
 	int i, status, first_failure = 0, all_in_state = 1;

@@ -24,8 +24,13 @@ strace() {
 	ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" command strace "$@"
 }
 
-# Sizes: the smallest each mkfs accepts comfortably (XFS needs 300 MiB).
+# Sizes: the smallest each mkfs accepts comfortably (XFS needs 300 MiB),
+# or FS_IMAGE_SIZE for a test file that needs room.
 fs_image_size() {
+	if [ -n "${FS_IMAGE_SIZE:-}" ]; then
+		echo "$FS_IMAGE_SIZE"
+		return
+	fi
 	case $1 in
 	btrfs) echo 256M ;;
 	xfs) echo 320M ;;

@@ -450,11 +450,17 @@ int volume_absent(struct volume *volume);
 int volume_save_clean(struct volume *volume, struct revision_list *list);
 /*
  * Removes the lowest ids until keep remain (keep < 0: as 0), dropping them
- * from list; calls removed() for each.  With dry_run it removes nothing
- * and leaves list as it is, calling removed() for each that would go.
+ * from list; calls removed() for each, with its path and its index in
+ * list->items.  With dry_run it removes nothing and leaves list as it is,
+ * calling removed() for each that would go.
  */
 int volume_prune(struct volume *volume, struct revision_list *list, int keep,
-                 int dry_run, void (*removed)(const char *path));
+                 int dry_run,
+                 void (*removed)(const char *path, size_t index,
+                                 void *context),
+                 void *context);
+/* How many of list's revisions volume_prune would remove to keep keep. */
+size_t prune_count(const struct revision_list *list, int keep);
 
 /* Lists the revisions and removes the lowest ids until keep remain, not
  * counting or removing the revision named except (if not NULL). */
@@ -470,6 +476,37 @@ int volume_remove_all(struct volume *volume, int dry_run,
                       void (*each)(const char *path, enum name_kind kind,
                                    void *context),
                       void *context);
+
+/* ---- space.c: what a volume's images and revisions take on the disk ---- */
+
+#define SPACE_NONE SIZE_MAX
+
+/* A volume's files as members of a usage set (see usage.c). */
+struct volume_space {
+	struct usage usage;
+	size_t members;              /* members in use */
+	size_t dirty, clean, source; /* D; C with P; SRC's C: or SPACE_NONE */
+	size_t *revision; /* of list->items[i], then of list->legacy[j] */
+};
+
+/*
+ * Reads the extent maps of the volume's D, C and P, its revisions (list)
+ * and, for a snapshot volume, SRC's C (source, or NULL), and computes each
+ * member's extents and exclusive bytes.  A revision gone meanwhile is
+ * SPACE_NONE.  -1 on error, recorded in the volume.
+ */
+int volume_space_read(struct volume *volume, const struct revision_list *list,
+                      const struct volume *source, struct volume_space *space);
+void volume_space_free(struct volume_space *space);
+/* Exclusive bytes and extents of a member (0 for SPACE_NONE). */
+uint64_t space_exclusive(const struct volume_space *space, size_t member);
+uint64_t space_extents(const struct volume_space *space, size_t member);
+/* The bytes removing revision i (as numbered in revision) alone frees. */
+uint64_t space_revision_frees(const struct volume_space *space, size_t i);
+/* The bytes removing the first count numbered revisions frees: the set
+ * arithmetic, not the sum. */
+int volume_space_prune(struct volume_space *space, size_t count,
+                       uint64_t *freed);
 
 /* ---- precache.c: the precache P, and clones of C with its mtime ---- */
 

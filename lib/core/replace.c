@@ -207,7 +207,7 @@ static int revisions_prune(struct replacing *r)
 	}
 	if (!r->policy->given)
 		return 0;
-	return volume_prune(r->volume, list, r->policy->keep, 0, NULL);
+	return volume_prune(r->volume, list, r->policy->keep, 0, NULL, NULL);
 }
 
 /* A revert removes the revision's own name last (REPLACE_KEEP_NAME). */

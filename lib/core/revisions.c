@@ -170,15 +170,25 @@ int volume_save_clean(struct volume *volume, struct revision_list *list)
 	return 1;
 }
 
-int volume_prune(struct volume *volume, struct revision_list *list, int keep,
-                 int dry_run, void (*removed)(const char *path))
+size_t prune_count(const struct revision_list *list, int keep)
 {
-	size_t wanted = keep < 0 ? 0 : (size_t)keep, gone = 0, i;
+	size_t wanted = keep < 0 ? 0 : (size_t)keep;
+
+	return list->count > wanted ? list->count - wanted : 0;
+}
+
+int volume_prune(struct volume *volume, struct revision_list *list, int keep,
+                 int dry_run,
+                 void (*removed)(const char *path, size_t index,
+                                 void *context),
+                 void *context)
+{
+	size_t gone, count = prune_count(list, keep), i;
 	char path[PATH_MAX];
 	int rc = 0;
 
 	/* The lowest ids go first; a dry run names the same ones. */
-	while (list->count - gone > wanted) {
+	for (gone = 0; gone < count; gone++) {
 		const char *name = list->items[gone].name;
 
 		if (!dry_run && durable_unlink(&volume->dir, name) != 0 &&
@@ -187,8 +197,7 @@ int volume_prune(struct volume *volume, struct revision_list *list, int keep,
 			break;
 		}
 		if (removed != NULL)
-			removed(volume_path(volume, name, path));
-		gone++;
+			removed(volume_path(volume, name, path), gone, context);
 	}
 	if (dry_run)
 		return 0;
@@ -210,7 +219,7 @@ int volume_prune_to(struct volume *volume, int keep, const char *except)
 		if (except == NULL || strcmp(list.items[i].name, except) != 0)
 			list.items[kept++] = list.items[i];
 	list.count = kept;
-	rc = volume_prune(volume, &list, keep, 0, NULL);
+	rc = volume_prune(volume, &list, keep, 0, NULL, NULL);
 	revisions_free(&list);
 	return rc;
 }
