@@ -110,6 +110,10 @@ teardown_file() {
 	crash_case "vol-revert -r 1" xfs
 }
 
+@test "crash: vol-prune -u (xfs): every kill leaves a consistent state, a re-run finishes" {
+	crash_case "vol-prune -u" xfs
+}
+
 @test "crash: vol-resize -f shrink (xfs): every kill leaves a consistent state, a re-run finishes" {
 	crash_case "vol-resize -f shrink" xfs
 }

@@ -312,6 +312,8 @@ VOLUME_COMMANDS=(
 	'vol-remove -f "$V"'
 	'vol-info "$V"'
 	'vol-info -t clean "$V"'
+	'vol-info -u -r "$V"'
+	'vol-prune -u -k 0 "$V"'
 )
 
 # clean_dirty_precache_table KIND...: for C, D and P of each KIND, every

@@ -111,6 +111,10 @@ teardown_file() {
 	inject_case "vol-revert -r 1" xfs
 }
 
+@test "inject: vol-prune -u (xfs): an error rolls back or leaves a state a re-run completes" {
+	inject_case "vol-prune -u" xfs
+}
+
 @test "inject: vol-resize -f shrink (xfs): an error rolls back or leaves a state a re-run completes" {
 	inject_case "vol-resize -f shrink" xfs
 }

@@ -57,6 +57,7 @@ RELIABILITY_CASES=(
 	"reflink-clone|xfs|prepare_clone|out/dst.img|0|rename>dst.img|reflink-clone -t src.img out/dst.img"
 	"vol-commit -k 1|xfs|prepare_running|vm/private.img|0|rename>private.img|vol-commit -k 1 vm/private"
 	"vol-revert -r 1|xfs|prepare_stopped|vm/private.img|0|rename>private.img|vol-revert -r 1 vm/private"
+	"vol-prune -u|xfs|prepare_three_revisions|vm/private.img|0|unlink|vol-prune -u -k 1 vm/private"
 	"vol-resize -f shrink|xfs|prepare_stopped|vm/private.img|0|rename>private.img|vol-resize -f -k 1 -s 64K vm/private"
 	"reflink-clone copy|ext4|prepare_clone|new/dst.img|0|rename>dst.img|reflink-clone src.img new/dst.img"
 	"vol-import FILE|ext4|prepare_import|vm/private.img|0|rename>private.img|vol-import -k 1 vm/private new.img"

@@ -8,8 +8,9 @@
  *
  * The ranges of all members are sorted by their start and swept once,
  * with a heap of the ranges open at the current point ordered by their
- * end: O(E log E) time for E extents, and 24 bytes for each of them,
- * plus the heap's 4 for each range open at once.
+ * end: O(E log E) time for E extents, and 16 bytes for each of them
+ * (and as much again, for a while, for the sort), plus
+ * the heap's 4 for each range open at once.
  *
  * What the kernel tells is the limit of what can be known.  A range
  * referenced once in the set yet marked SHARED is shared with a file
@@ -26,17 +27,22 @@
 
 #include "core.h"
 
-/* One physical range of a member's file. */
+/* One physical range of a member's file: 16 bytes.  A longer extent
+ * than a length holds (4 GiB) is kept as several ranges. */
 struct usage_range {
-	uint64_t start, length;
-	uint32_t member;
-	uint32_t shared; /* marked SHARED by the filesystem */
+	uint64_t start;
+	uint32_t length;
+	unsigned member : 31;
+	unsigned shared : 1; /* marked SHARED by the filesystem */
 };
+
+#define RANGE_LENGTH_MAX (UINT32_C(1) << 31)
+#define MEMBERS_MAX (UINT32_C(1) << 31)
 
 int usage_init(struct usage *usage, size_t members)
 {
 	memset(usage, 0, sizeof(*usage));
-	if (members == 0 || members > UINT32_MAX) {
+	if (members == 0 || members >= MEMBERS_MAX) {
 		errno = EINVAL;
 		return -1;
 	}
@@ -68,28 +74,31 @@ int usage_add_range(struct usage *usage, size_t member, uint64_t start,
                     uint64_t length, int shared)
 {
 	struct usage_range *grown;
+	uint32_t piece;
 
 	if (member >= usage->members || start + length < start) {
 		errno = EINVAL;
 		return -1;
 	}
-	if (length == 0)
-		return 0;
-	if (usage->count == UINT32_MAX) {
-		errno = EOVERFLOW;
-		return -1;
-	}
-	grown = array_grow(usage->ranges, &usage->capacity, usage->count,
-	                   sizeof(*usage->ranges));
-	if (grown == NULL)
-		return -1;
-	usage->ranges = grown;
-	grown[usage->count].start = start;
-	grown[usage->count].length = length;
-	grown[usage->count].member = (uint32_t)member;
-	grown[usage->count].shared = shared != 0;
-	usage->count++;
 	usage->computed = 0;
+	for (; length > 0; start += piece, length -= piece) {
+		piece = length > RANGE_LENGTH_MAX ? RANGE_LENGTH_MAX
+		                                  : (uint32_t)length;
+		if (usage->count == UINT32_MAX) {
+			errno = EOVERFLOW;
+			return -1;
+		}
+		grown = array_grow(usage->ranges, &usage->capacity,
+		                   usage->count, sizeof(*usage->ranges));
+		if (grown == NULL)
+			return -1;
+		usage->ranges = grown;
+		grown[usage->count].start = start;
+		grown[usage->count].length = piece;
+		grown[usage->count].member = (unsigned)member;
+		grown[usage->count].shared = shared != 0;
+		usage->count++;
+	}
 	return 0;
 }
 
