@@ -77,12 +77,10 @@ const struct finding_kind finding_kinds[FINDING_CODES] = {
     [FINDING_UNTRUSTED_DIRECTORY] = {"untrusted-directory", SEVERITY_ERROR,
 	REPAIR_NONE,
 	{"other users may write it ({1}), and could lead the tools outside "
-	 "the pool",
+	 "the pool: make it root's and not writable by others",
 	 "{1}, on the way to the pool: other users could lead the tools "
 	 "outside it"},
-	{"make it root's and not writable by others; the tools refuse it "
-	 "(77)",
-	 "the tools refuse it (77)"}},
+	{"the tools refuse it (77)", "the tools refuse it (77)"}},
     [FINDING_EMPTY_VM_DIRECTORY] = {"empty-vm-directory", SEVERITY_INFO,
 	REPAIR_RMDIR,
 	{"an empty VM directory, as an interrupted vol-remove leaves it"},
