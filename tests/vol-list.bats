@@ -62,6 +62,10 @@ usage_of() {
 	[ "$(usage_of "$B.img")" -ge 8192 ] && [ "$(usage_of "$B.img")" -lt 65536 ]
 	# shellcheck disable=SC2154 # set by run --separate-stderr
 	[ -z "$stderr" ]
+	# DIR given with a slash at its end: the same paths, no "//".
+	run vol-list "$VM/"
+	[ "$status" -eq 0 ]
+	[ "${lines[1]}" = "$VM/private.img	origin	clean	65536	$(usage_of "$B.img")	2	3" ]
 }
 
 @test "vol-list: the columns agree with vol-info" {
