@@ -245,6 +245,9 @@ need_root() {
 64 | none | extra operand     | pool-check "$W/pool" "$W/pool"
 64 | none | invalid option    | pool-check -Z "$W/pool"
 64 | none | unrecognized      | pool-check --bogus "$W/pool"
+64 | none | missing operand   | vol-list
+64 | none | invalid option    | vol-list -Z "$W/pool"
+64 | none | unrecognized      | vol-list --bogus "$W/pool"
 EOF
 }
 
@@ -442,6 +445,8 @@ EOF
 73 | none | exists            | vol-import "\$W/pool/appvms/dangling/private" "\$V.img"
 73 | none | exists            | vol-start --volatile -s 1M "\$W/pool/appvms/dangling/private"
 73 | none | exists            | reflink-clone "\$V.img" "\$W/pool/appvms/dangling/x.img"
+66 | none | no such           | vol-list "\$W/pool/appvms/dangling"
+65 | none | not a directory   | vol-list -r "\$V.img"
 EOF
 }
 

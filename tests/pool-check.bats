@@ -83,6 +83,31 @@ sick_pool() {
 
 SICK_CODES="dirty-detached import-leftover stale-precache malformed-revision legacy-revision temp-leftover clean-missing not-regular"
 
+# repairs CODE PATH: --repair removes PATH, reported as fixed (exit 0),
+# and a check after it finds nothing.
+repairs() {
+	local out
+	out=$(pool-check -q --repair "$POOL")
+	[ "$out" = "fixed	$2	$1	removed" ]
+	[ ! -e "$2" ]
+	[ ! -L "$2" ]
+	out=$(pool-check -q "$POOL")
+	[ -z "$out" ]
+}
+
+# keeps FINDINGS PATH...: --repair leaves every PATH, and prints the same
+# FINDINGS again (exit 1).
+keeps() {
+	local findings=$1 out rc=0 path
+	shift
+	out=$(pool-check -q --repair "$POOL") || rc=$?
+	[ "$rc" -eq 1 ]
+	[ "$out" = "$findings" ]
+	for path in "$@"; do
+		[ -e "$path" ] || [ -L "$path" ]
+	done
+}
+
 @test "pool-check: one line per finding, in a stable order, exit 1" {
 	sick_pool
 	run --separate-stderr pool-check "$POOL"
@@ -141,7 +166,7 @@ SICK_CODES="dirty-detached import-leftover stale-precache malformed-revision leg
 	[ -z "$output" ]
 }
 
-@test "pool-check: a dirty image on a loop device is dirty-attached (info, exit 0)" {
+@test "pool-check: finding dirty-attached: a dirty image on a loop device (info, exit 0)" {
 	vol_setup btrfs
 	vol-create -s 1M "$B"
 	vol-start "$B" >/dev/null
@@ -228,7 +253,7 @@ init_makes_pool() {
 	[ "$status" -eq 65 ]
 }
 
-@test "pool-check: on ext4 a scan reports no-reflink and exits 69; --no-reflink-ok accepts it" {
+@test "pool-check: finding no-reflink: on ext4 a scan exits 69; --no-reflink-ok accepts it" {
 	vol_setup ext4
 	vol-create -s 1M "$B"
 	run pool-check -q "$POOL"
@@ -349,7 +374,7 @@ assert got == want, (got, want)
 	[[ "$output" == *"	$VM/back\\\\slash-dirty.img	dirty-detached	"* ]]
 }
 
-@test "pool-check: a read-only pool is checked all the same; the probe is info reflink-probe-skipped" {
+@test "pool-check: finding reflink-probe-skipped: a read-only pool is checked all the same (info)" {
 	vol_setup btrfs
 	vol-create -s 64K "$B"
 	vol-start "$B" >/dev/null
@@ -364,7 +389,7 @@ assert got == want, (got, want)
 	[ "$(printf '%s\n' "$output" | python3 -c 'import json, sys; d = json.load(sys.stdin); print(d["reflink"], *[f["code"] for f in d["findings"]])')" = "None reflink-probe-skipped dirty-detached" ]
 }
 
-@test "pool-check: a user who may not write the pool checks it; a directory it cannot read is an error" {
+@test "pool-check: finding unreadable: a user who may not write the pool checks it; a directory it cannot read is an error" {
 	vol_setup btrfs
 	vol-create -s 64K "$B"
 	vol-start "$B" >/dev/null
@@ -464,7 +489,7 @@ vol-discard ./-pool/appvms/vm1/private" ]
 	[ ! -e -pool/appvms/vm1/private-dirty.img ]
 }
 
-@test "pool-check: a volume's files directly in POOL, appvms/ or vm-templates/ are misplaced" {
+@test "pool-check: finding misplaced: a volume's files directly in POOL, appvms/ or vm-templates/" {
 	vol_setup btrfs
 	vol-create -s 64K "$B"
 	mkdir "$POOL/vm-templates"
@@ -481,7 +506,7 @@ vol-discard ./-pool/appvms/vm1/private" ]
 	[ -f "$POOL/appvms/x.img~tmp" ] && [ -f "$POOL/appvms/work-dirty.img" ]
 }
 
-@test "pool-check: an empty VM directory is info; --repair removes it, only it, and not while locked" {
+@test "pool-check: finding empty-vm-directory: info; --repair removes it, only it, and not while locked" {
 	vol_setup btrfs
 	vol-create -s 64K "$B"
 	mkdir -p "$POOL/appvms/gone" "$POOL/vm-templates/t1" "$VM/sub" "$POOL/other/vm"
@@ -648,4 +673,137 @@ with open(sys.argv[1] + "/swaps", "ab", buffering=0) as swaps:
 	run pool-check -q -w 0 --repair "$POOL"
 	[ "$status" -eq 0 ]
 	[ "$output" = "fixed	$B-import.img	import-leftover	removed" ]
+}
+
+# One test per finding code: each shows the finding, its severity and the
+# exit status, and what --repair does about it (removes it where it is
+# repairable, else leaves it).  The codes not here have their test above.
+
+@test "pool-check: finding dirty-detached: a dirty image no VM uses (warning, not repaired)" {
+	vol_setup btrfs
+	vol-create -s 64K "$B"
+	vol-start "$B" >/dev/null
+	run pool-check -q "$POOL"
+	[ "$status" -eq 1 ]
+	[ "$output" = "warning	$B-dirty.img	dirty-detached	crash leftover: no VM uses it; keep its changes: vol-commit $B, or drop them: vol-discard $B" ]
+	run pool-check -q -j "$POOL"
+	[ "$(printf '%s\n' "$output" | python3 -c 'import json, sys; f = json.load(sys.stdin)["findings"][0]; print(f["severity"], f["code"])')" = "warning dirty-detached" ]
+	run pool-check -q "$POOL"
+	keeps "$output" "$B-dirty.img" "$B.img"
+}
+
+@test "pool-check: finding clean-missing: what is left says what fixes it (error, not repaired)" {
+	vol_setup btrfs
+	echo r >"$VM/a.img.1@2020-01-01T00:00:00Z"
+	echo p >"$VM/b-precache.img"
+	echo r >"$VM/c.img.1@2020-01-01T00:00:00Z"
+	echo d >"$VM/c-dirty.img"
+	run pool-check -q "$POOL"
+	[ "$status" -eq 1 ]
+	[ "${#lines[@]}" -eq 4 ]
+	[ "${lines[0]}" = "error	$VM/a.img	clean-missing	missing, while revisions remain; make the latest one clean: vol-revert $VM/a" ]
+	[ "${lines[1]}" = "error	$VM/b.img	clean-missing	missing, while a precache remains; make it clean: vol-commit --from $VM/b-precache.img $VM/b" ]
+	[ "${lines[2]}" = "warning	$VM/c-dirty.img	dirty-detached	crash leftover: no VM uses it, and there is no clean image; a volatile volume drops it: vol-discard --volatile $VM/c; one with snapshots disabled keeps it: vol-commit -k -1 $VM/c" ]
+	[ "${lines[3]}" = "error	$VM/c.img	clean-missing	missing, while the dirty image and revisions remain; make the dirty image clean: vol-commit $VM/c" ]
+	keeps "$output" "$VM/a.img.1@2020-01-01T00:00:00Z" "$VM/b-precache.img" "$VM/c-dirty.img"
+}
+
+@test "pool-check: finding stale-precache: a precache that is no copy of C (warning, repaired)" {
+	vol_setup btrfs
+	vol-create -s 64K "$B"
+	touch -d 2001-01-01 "$B-precache.img"
+	run pool-check -q "$POOL"
+	[ "$status" -eq 1 ]
+	[ "$output" = "warning	$B-precache.img	stale-precache	stale precache: not a copy of private.img (size or mtime differs); pool-check --repair removes it" ]
+	repairs stale-precache "$B-precache.img"
+	[ -f "$B.img" ]
+}
+
+@test "pool-check: finding import-leftover: an interrupted vol-import's file (warning, repaired)" {
+	vol_setup btrfs
+	vol-create -s 64K "$B"
+	echo i >"$B-import.img"
+	run pool-check -q "$POOL"
+	[ "$status" -eq 1 ]
+	[ "$output" = "warning	$B-import.img	import-leftover	import left by an interrupted vol-import; pool-check --repair removes it" ]
+	repairs import-leftover "$B-import.img"
+}
+
+@test "pool-check: finding temp-leftover: an interrupted operation's temp file (warning, repaired)" {
+	vol_setup btrfs
+	vol-create -s 64K "$B"
+	echo t >"$B.img~abc123"
+	run pool-check -q "$POOL"
+	[ "$status" -eq 1 ]
+	[ "$output" = "warning	$B.img~abc123	temp-leftover	temp file of an interrupted operation; pool-check --repair removes it" ]
+	repairs temp-leftover "$B.img~abc123"
+}
+
+@test "pool-check: finding legacy-revision: a revision name of 2018 (warning, not repaired)" {
+	vol_setup btrfs
+	vol-create -s 64K "$B"
+	echo l >"$B.img@2018-01-02T03:04:05Z"
+	run pool-check -q "$POOL"
+	[ "$status" -eq 1 ]
+	[ "$output" = "warning	$B.img@2018-01-02T03:04:05Z	legacy-revision	legacy revision name (2018): the tools never prune or revert to it; keep it, or remove it by hand" ]
+	keeps "$output" "$B.img@2018-01-02T03:04:05Z"
+}
+
+@test "pool-check: finding malformed-revision: a name like a revision's (warning, not repaired)" {
+	vol_setup btrfs
+	vol-create -s 64K "$B"
+	echo m >"$B.img.x@2018-01-02T03:04:05Z"
+	run pool-check -q "$POOL"
+	[ "$status" -eq 1 ]
+	[ "$output" = "warning	$B.img.x@2018-01-02T03:04:05Z	malformed-revision	looks like a revision but is not a valid one: the tools ignore it; rename or remove it by hand" ]
+	keeps "$output" "$B.img.x@2018-01-02T03:04:05Z"
+}
+
+@test "pool-check: finding not-regular: a symlink, FIFO or directory where an image belongs (error, not repaired)" {
+	vol_setup btrfs
+	ln -s /etc/hostname "$VM/a.img"
+	mkfifo "$VM/b-dirty.img"
+	mkdir "$VM/c-precache.img"
+	run pool-check -q "$POOL"
+	[ "$status" -eq 1 ]
+	[ "$output" = "error	$VM/a.img	not-regular	a symbolic link where an image belongs: the tools refuse the volume; move or remove it by hand
+error	$VM/b-dirty.img	not-regular	a FIFO where an image belongs: the tools refuse the volume; move or remove it by hand
+error	$VM/c-precache.img	not-regular	a directory where an image belongs: the tools refuse the volume; move or remove it by hand" ]
+	keeps "$output" "$VM/a.img" "$VM/b-dirty.img" "$VM/c-precache.img"
+}
+
+@test "pool-check: finding untrusted-directory: a directory others may write (error; nothing repaired below it, 77)" {
+	vol_setup btrfs
+	vol-create -s 64K "$B"
+	echo i >"$B-import.img"
+	chmod 777 "$VM"
+	run pool-check -q "$POOL"
+	[ "$status" -eq 1 ]
+	[ "$output" = "error	$VM	untrusted-directory	other users may write it (mode 0777, owner uid 0), and could lead the tools outside the pool: make it root's and not writable by others; the tools refuse it (77)
+warning	$B-import.img	import-leftover	import left by an interrupted vol-import; pool-check --repair removes it" ]
+	run --separate-stderr pool-check -q --repair "$POOL"
+	[ "$status" -eq 77 ]
+	# shellcheck disable=SC2154 # set by run --separate-stderr
+	[[ "$stderr" == *"$VM: refused: $VM (mode 0777, owner uid 0) may be written by other users"*"not repaired"* ]]
+	[ -f "$B-import.img" ]
+	chmod 755 "$VM"
+	# A directory on the way to the pool: the pool is the finding's path.
+	mkdir -m 777 "$DIR/open"
+	mv "$POOL" "$DIR/open/pool"
+	run pool-check -q "$DIR/open/pool"
+	[ "$status" -eq 1 ]
+	[[ "${lines[0]}" == "error	$DIR/open/pool	untrusted-directory	$DIR/open"*", on the way to the pool: other users could lead the tools outside it; the tools refuse it (77)" ]]
+	run pool-check -q --repair "$DIR/open/pool"
+	[ "$status" -eq 77 ]
+	[ -f "$DIR/open/pool/appvms/vm1/private-import.img" ]
+}
+
+@test "pool-check: each finding code of the man page has its test here" {
+	local code codes=0
+	while read -r code; do
+		codes=$((codes + 1))
+		[ "$(grep -c "^@test \"pool-check: finding $code: " "$BATS_TEST_FILENAME")" -eq 1 ] ||
+			{ echo "no single test for $code"; false; }
+	done < <(sed -n 's/^\.It Cm \([a-z-]*\)$/\1/p' "$TOP/man/pool-check.1" | sort -u)
+	[ "$codes" -eq 15 ]
 }

@@ -701,4 +701,154 @@ int reflink_probe(const struct dir *dir);
 /* The name of the filesystem type of fd, for messages ("btrfs"). */
 const char *filesystem_name(int fd, char *buf, size_t length);
 
+/* ---- scan.c: the scanner of a pool ---- */
+
+/* Volumes are looked for this deep below POOL (POOL/appvms/VM is 2). */
+#define SCAN_DEPTH 3
+
+enum finding_severity { SEVERITY_INFO, SEVERITY_WARNING, SEVERITY_ERROR };
+extern const char *const severity_names[]; /* "info", "warning", "error" */
+
+/* What --repair may do about a finding. */
+enum finding_repair { REPAIR_NONE, REPAIR_UNLINK, REPAIR_RMDIR };
+
+/* The findings of a scan, in the order of finding_kinds[]. */
+enum finding_code {
+	FINDING_DIRTY_DETACHED,
+	FINDING_DIRTY_ATTACHED,
+	FINDING_CLEAN_MISSING,
+	FINDING_STALE_PRECACHE,
+	FINDING_IMPORT_LEFTOVER,
+	FINDING_TEMP_LEFTOVER,
+	FINDING_LEGACY_REVISION,
+	FINDING_MALFORMED_REVISION,
+	FINDING_NOT_REGULAR,
+	FINDING_MISPLACED,
+	FINDING_UNREADABLE,
+	FINDING_UNTRUSTED_DIRECTORY,
+	FINDING_EMPTY_VM_DIRECTORY,
+	FINDING_NO_REFLINK,
+	FINDING_REFLINK_PROBE_SKIPPED,
+	FINDING_CODES
+};
+
+/* Variants of one finding's message: the fix fits what the files
+ * suggest.  A kind has at most FINDING_VARIANTS. */
+#define FINDING_VARIANTS 3
+
+/*
+ * What a finding is: its code, its severity, what --repair does about
+ * it, and its message as text + "; " + fix (the fix NULL: none), "{1}"
+ * and "{2}" in them standing for the finding's arguments.
+ */
+struct finding_kind {
+	const char *code;
+	enum finding_severity severity;
+	enum finding_repair repair;
+	const char *text[FINDING_VARIANTS];
+	const char *fix[FINDING_VARIANTS];
+};
+extern const struct finding_kind finding_kinds[FINDING_CODES];
+
+/* What became of a repairable finding. */
+enum finding_fix {
+	FIX_NONE,  /* nothing: not repairable, not asked, or not possible */
+	FIX_WOULD, /* --repair -n: it would be removed */
+	FIX_DONE,  /* removed */
+	FIX_MOOT   /* gone meanwhile, or no longer a problem: not shown */
+};
+
+struct finding {
+	enum finding_code code;
+	enum finding_severity severity; /* the kind's, or info */
+	char *path;
+	char *message;
+	int err;      /* FINDING_UNREADABLE: why */
+	size_t dirty; /* a dirty image: 1 + its index in dirty_ids */
+	enum finding_repair repair; /* asked for in this run */
+	enum finding_fix fix;
+	/* For a repair: the name in its directory's names (valid while
+	 * that directory is scanned), and the inode the scan saw. */
+	size_t name;
+	dev_t dev;
+	ino_t ino;
+};
+
+/* A failure that did not stop the scan, for the caller to report. */
+enum scan_problem_kind {
+	PROBLEM_FAILED,   /* err at path while doing what */
+	PROBLEM_LOCKED,   /* path still locked after wait_seconds */
+	PROBLEM_UNTRUSTED /* path not repaired: what may be written by others */
+};
+
+struct scan_problem {
+	enum scan_problem_kind kind;
+	int err;
+	char *path;
+	char *what;
+};
+
+/* A volume the scan found (scan_options.volumes). */
+struct scan_volume {
+	char *path;               /* DIR/B.img */
+	const char *type;         /* origin, snapshot, volatile or unknown */
+	const char *state;        /* dirty, clean or missing */
+	off_t size;               /* of D if dirty, else of C */
+	unsigned long long usage; /* its st_blocks * 512 */
+	size_t revisions;         /* numbered ones */
+	int has_latest;
+	uint64_t latest; /* the highest revision id */
+};
+
+struct scan_options {
+	int repair, dry_run;
+	int wait_seconds; /* for the exclusive lock of a repair */
+	int max_depth;    /* levels of subdirectories looked into */
+	int layout;       /* 1: the top is a POOL (misplaced files) */
+	int volumes;      /* 1: list the volumes in the result */
+	const char *pool; /* the top's path, for messages */
+	/* A directory on the way that others may write, or NULL: nothing
+	 * is repaired below it. */
+	const char *untrusted;
+};
+
+/* What a scan found; the caller owns it (pool_scan_free). */
+struct pool_scan {
+	struct scan_options options;
+	struct finding *findings;
+	size_t finding_count, finding_capacity;
+	struct scan_problem *problems;
+	size_t problem_count, problem_capacity;
+	struct scan_volume *volumes;
+	size_t volume_count, volume_capacity;
+	struct file_id *dirty_ids; /* the dirty images, for files_in_use */
+	size_t dirty_count, dirty_capacity;
+	size_t total_volumes, total_revisions, total_dirty;
+	int out_of_memory;
+};
+
+void pool_scan_init(struct pool_scan *scan, const struct scan_options *options);
+void pool_scan_free(struct pool_scan *scan);
+/*
+ * Scans the directory top and the ones below it (options.max_depth
+ * levels, symbolic links not followed): each directory read under a
+ * shared lock taken without waiting (a tool at work there makes its
+ * leftovers info), its files classified into volumes, the findings and
+ * volumes appended to scan, and with options.repair the repairable ones
+ * removed under the exclusive lock, each inode checked again.  Returns
+ * 0, or -1 with ENOMEM: then the result is incomplete.
+ */
+int pool_scan_run(struct pool_scan *scan, const struct dir *top);
+/* Appends a finding of kind code (its message variant, "{1}" and "{2}"
+ * replaced by arg1 and arg2); NULL with ENOMEM. */
+struct finding *pool_scan_add(struct pool_scan *scan, enum finding_code code,
+                              int variant, const char *path, const char *arg1,
+                              const char *arg2);
+/*
+ * Asks once which dirty images are in use (files_in_use): their
+ * findings become dirty-attached; then orders the findings by path and
+ * code and the volumes by path.  -1 with errno if it cannot tell.
+ */
+int pool_scan_finish(struct pool_scan *scan);
+
 #endif

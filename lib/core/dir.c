@@ -87,10 +87,13 @@ const char *dir_join(const struct dir *dir, const char *name, char *buf,
 {
 	int n;
 
+	size_t end = strlen(dir->path);
+
 	if (strcmp(dir->path, ".") == 0)
 		n = snprintf(buf, len, "%s", name);
-	else if (strcmp(dir->path, "/") == 0)
-		n = snprintf(buf, len, "/%s", name);
+	else if (end > 0 && dir->path[end - 1] == '/')
+		/* "/" or a directory given as "pool/": no second slash. */
+		n = snprintf(buf, len, "%s%s", dir->path, name);
 	else
 		n = snprintf(buf, len, "%s/%s", dir->path, name);
 	/* A name too long to show is cut with "..." rather than dropped. */

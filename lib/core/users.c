@@ -252,7 +252,13 @@ static int process_users(struct users *users, int proc_fd, const char *pid)
 		return 0;
 	fds = fdopendir(fd);
 	if (fds == NULL) {
+		err = errno;
 		close(fd);
+		/* The process ended since the open: fdopendir's fstat of its
+		 * directory finds it gone. */
+		if (err == ENOENT || err == ESRCH)
+			return 0;
+		errno = err;
 		return -1;
 	}
 	for (errno = 0; (entry = readdir(fds)) != NULL; errno = 0) {
