@@ -112,7 +112,7 @@ truth() {
 }
 
 @test "space: btrfs: each revision's exclusive bytes are what btrfs filesystem du says" {
-	local v line id exclusive path du
+	local v id exclusive path du
 	fs_dir btrfs
 	v=$DIR/private
 	history "$v"
@@ -145,7 +145,7 @@ truth() {
 }
 
 @test "space: vol-prune -n -u: a line per revision with its bytes, and the total by the set, not the sum" {
-	local v out total sum=0 bytes
+	local v total sum=0 bytes
 	fs_dir xfs
 	v=$DIR/private
 	head -c 64M /dev/urandom | vol-import -s 64M "$v" -
