@@ -456,8 +456,7 @@ int volume_save_clean(struct volume *volume, struct revision_list *list);
  */
 int volume_prune(struct volume *volume, struct revision_list *list, int keep,
                  int dry_run,
-                 void (*removed)(const char *path, size_t index,
-                                 void *context),
+                 void (*removed)(const char *path, size_t index, void *context),
                  void *context);
 /* How many of list's revisions volume_prune would remove to keep keep. */
 size_t prune_count(const struct revision_list *list, int keep);

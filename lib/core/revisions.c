@@ -179,8 +179,7 @@ size_t prune_count(const struct revision_list *list, int keep)
 
 int volume_prune(struct volume *volume, struct revision_list *list, int keep,
                  int dry_run,
-                 void (*removed)(const char *path, size_t index,
-                                 void *context),
+                 void (*removed)(const char *path, size_t index, void *context),
                  void *context)
 {
 	size_t gone, count = prune_count(list, keep), i;

@@ -96,9 +96,10 @@ static int volume_file_add(struct space_build *b, const char *name,
 	*got = file_add(b, &b->volume->dir, name, member, counted);
 	if (*got == SPACE_NONE && (errno == EOPNOTSUPP || errno == ENOTTY)) {
 		errno = EOPNOTSUPP;
-		return volume_fail(b->volume, name,
-		                   "its filesystem tells no extent map (FIEMAP), "
-		                   "so what it holds cannot be counted");
+		return volume_fail(
+		    b->volume, name,
+		    "its filesystem tells no extent map (FIEMAP), "
+		    "so what it holds cannot be counted");
 	}
 	if (*got == SPACE_NONE && errno != 0)
 		return volume_fail(b->volume, name, NULL);
