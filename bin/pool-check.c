@@ -15,13 +15,33 @@
 
 static void usage(FILE *stream)
 {
-	fprintf(stream, "usage: pool-check [-jnqv] [--init] [--no-reflink-ok] "
-	                "[--repair] [-w SECONDS] POOL\n");
+	fprintf(stream, "usage: pool-check [-jnqv] [--fragmented=N] [--init] "
+	                "[--no-reflink-ok] [--repair] [-w SECONDS] POOL\n");
+}
+
+/*
+ * Extents per GiB of data above which an image is reported fragmented.
+ * A clone costs about 25 us per extent here (12 to 30 measured on btrfs
+ * and XFS, a 2 GiB image of 50,000 extents): at 2,000 per GiB a clone
+ * costs some 50 ms per GiB, as long as reading a twentieth of the data.
+ */
+#define FRAGMENTED_DEFAULT 2000
+
+/* Parses --fragmented=N: extents per GiB, 0 to look at none. */
+static uint64_t fragmented_parse(const char *arg)
+{
+	uint64_t value;
+
+	if (number_parse(arg, UINT32_MAX, &value) != 0)
+		usage_error("invalid --fragmented value: %s (extents per GiB)",
+		            arg);
+	return value;
 }
 
 /* One run of pool-check: its options, and what it found out. */
 struct run {
 	int init, json, repair, dry_run, wait_seconds, no_reflink_ok, quiet;
+	uint64_t fragmented; /* --fragmented */
 	const char *pool;
 	/* The exit status of the first failure that did not stop the check
 	 * (a lock, a repair, the disk under the probe), or 0. */
@@ -276,7 +296,8 @@ static int pool_scan(struct run *run, struct pool_scan *scan,
 	    .max_depth = SCAN_DEPTH,
 	    .layout = 1,
 	    .pool = run->pool,
-	    .untrusted = run->untrusted[0] ? run->untrusted : NULL};
+	    .untrusted = run->untrusted[0] ? run->untrusted : NULL,
+	    .fragmented = run->fragmented};
 
 	pool_scan_init(scan, &options);
 	if (pool_findings(run, scan, pool, probe, err) != 0 ||
@@ -340,6 +361,7 @@ int main(int argc, char *argv[])
 {
 	static const struct option long_options[] = {
 	    {"dry-run", no_argument, NULL, 'n'},
+	    {"fragmented", required_argument, NULL, 'F'},
 	    {"init", no_argument, NULL, 'I'},
 	    {"json", no_argument, NULL, 'j'},
 	    {"no-reflink-ok", no_argument, NULL, 'N'},
@@ -347,7 +369,7 @@ int main(int argc, char *argv[])
 	    {"wait", required_argument, NULL, 'w'},
 	    LONG_OPTIONS_COMMON,
 	    {NULL, 0, NULL, 0}};
-	struct run run = {.wait_seconds = -1};
+	struct run run = {.wait_seconds = -1, .fragmented = FRAGMENTED_DEFAULT};
 	int ch;
 
 	tool_init(argv[0], usage);
@@ -365,6 +387,8 @@ int main(int argc, char *argv[])
 			run.repair = 1;
 		else if (ch == 'w')
 			run.wait_seconds = option_wait(optarg);
+		else if (ch == 'F')
+			run.fragmented = fragmented_parse(optarg);
 		else {
 			run.quiet |= ch == 'q';
 			option_common(ch);

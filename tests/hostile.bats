@@ -245,6 +245,7 @@ need_root() {
 64 | none | extra operand     | pool-check "$W/pool" "$W/pool"
 64 | none | invalid option    | pool-check -Z "$W/pool"
 64 | none | unrecognized      | pool-check --bogus "$W/pool"
+64 | none | invalid --fragmented | pool-check --fragmented=-1 "$W/pool"
 64 | none | missing operand   | vol-list
 64 | none | invalid option    | vol-list -Z "$W/pool"
 64 | none | unrecognized      | vol-list --bogus "$W/pool"

@@ -798,6 +798,52 @@ warning	$B-import.img	import-leftover	import left by an interrupted vol-import; 
 	[ -f "$DIR/open/pool/appvms/vm1/private-import.img" ]
 }
 
+# fragment FILE BYTES: writes every other 4 KiB block of the first BYTES
+# of FILE, flushed in batches: each block its own extent.
+fragment() {
+	python3 - "$1" "$2" <<'PY'
+import os, sys
+fd = os.open(sys.argv[1], os.O_RDWR)
+for i, offset in enumerate(range(0, int(sys.argv[2]), 8192)):
+    os.pwrite(fd, os.urandom(4096), offset)
+    if i % 64 == 63:
+        os.fsync(fd)
+os.fsync(fd)
+PY
+}
+
+@test "pool-check: finding fragmented: info with the extents and a clone's time; --fragmented sets the limit" {
+	local line
+	vol_setup btrfs
+	vol-create -s 64M "$B"
+	vol-start "$B" >/dev/null
+	# 4,096 extents in 16 MiB of data: over the default of 2,000 per
+	# GiB (less than 1 GiB of data counts as 1 GiB).
+	fragment "$B-dirty.img" $((32 << 20))
+	vol-commit "$B"
+	run --separate-stderr pool-check -q "$POOL"
+	[ "$status" -eq 0 ]
+	[ "${#lines[@]}" -eq 1 ]
+	line=${lines[0]}
+	[[ $line == "info	$B.img	fragmented	fragmented: "*" extents in 16.0 MiB of data ("*" per GiB); one clone of it took "*" ms here; every commit and revert clones it, and pays that; a copy made with reflink-clone --reflink=never and given to vol-import has few extents, but shares none with the revisions" ]]
+	line=${line#*fragmented: }
+	[ "${line%% extents*}" -ge 4096 ]
+	# A higher limit, and 0, find nothing; a running VM's image too.
+	run pool-check -q --fragmented=100000 "$POOL"
+	[ "$status" -eq 0 ] && [ -z "$output" ]
+	run pool-check -q --fragmented=0 "$POOL"
+	[ "$status" -eq 0 ] && [ -z "$output" ]
+	vol-start "$B" >/dev/null
+	run pool-check -q --fragmented=1000 -j "$POOL"
+	[ "$(printf '%s\n' "$output" | python3 -c 'import json, sys; print(*sorted(f["code"] + ":" + f["path"].rsplit("/", 1)[1] for f in json.load(sys.stdin)["findings"]))')" = "dirty-detached:private-dirty.img fragmented:private-dirty.img fragmented:private.img" ]
+	# Nothing was left by the clone that timed it.
+	[[ $(files_in "$VM") == "private-dirty.img private.img private.img.1@"* ]]
+	[ "$(find "$VM" -mindepth 1 | wc -l)" -eq 3 ]
+	run pool-check -q --fragmented=x "$POOL"
+	[ "$status" -eq 64 ]
+	[[ $output == *"invalid --fragmented value: x (extents per GiB)"* ]]
+}
+
 @test "pool-check: each finding code of the man page has its test here" {
 	local code codes=0
 	while read -r code; do
@@ -805,5 +851,5 @@ warning	$B-import.img	import-leftover	import left by an interrupted vol-import; 
 		[ "$(grep -c "^@test \"pool-check: finding $code: " "$BATS_TEST_FILENAME")" -eq 1 ] ||
 			{ echo "no single test for $code"; false; }
 	done < <(sed -n 's/^\.It Cm \([a-z-]*\)$/\1/p' "$TOP/man/pool-check.1" | sort -u)
-	[ "$codes" -eq 15 ]
+	[ "$codes" -eq 16 ]
 }

@@ -228,6 +228,9 @@ struct extent_map {
 int extent_each(int fd, int sync,
                 int (*each)(const struct extent *extent, void *context),
                 void *context);
+/* The number of extents of fd, without reading them (FIEMAP with no room
+ * for any: the kernel only counts). */
+int extent_count(int fd, uint64_t *count);
 /* Reads the whole extent map of fd.  -1 with EOPNOTSUPP (or ENOTTY)
  * where the filesystem has no FIEMAP. */
 int extent_map_read(int fd, struct extent_map *map);
@@ -728,6 +731,7 @@ enum finding_code {
 	FINDING_EMPTY_VM_DIRECTORY,
 	FINDING_NO_REFLINK,
 	FINDING_REFLINK_PROBE_SKIPPED,
+	FINDING_FRAGMENTED,
 	FINDING_CODES
 };
 
@@ -809,6 +813,10 @@ struct scan_options {
 	/* A directory on the way that others may write, or NULL: nothing
 	 * is repaired below it. */
 	const char *untrusted;
+	/* Extents per GiB of data above which a clean or dirty image is
+	 * reported fragmented (an image of less data counts as 1 GiB), and
+	 * one clone of it timed; 0: not looked at. */
+	uint64_t fragmented;
 };
 
 /* What a scan found; the caller owns it (pool_scan_free). */

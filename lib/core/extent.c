@@ -69,6 +69,19 @@ int extent_each(int fd, int sync,
 	return rc;
 }
 
+int extent_count(int fd, uint64_t *count)
+{
+	struct fiemap request;
+
+	memset(&request, 0, sizeof(request));
+	request.fm_length = FIEMAP_MAX_OFFSET;
+	request.fm_extent_count = 0;
+	if (ioctl(fd, FS_IOC_FIEMAP, &request) != 0)
+		return -1;
+	*count = request.fm_mapped_extents;
+	return 0;
+}
+
 static int extent_append(const struct extent *extent, void *context)
 {
 	struct extent_map *map = context;

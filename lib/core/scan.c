@@ -8,10 +8,14 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/fs.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/ioctl.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core.h"
@@ -94,6 +98,11 @@ const struct finding_kind finding_kinds[FINDING_CODES] = {
 	{"the reflink probe could not run ({1}): whether the filesystem can "
 	 "clone is not known; the files were checked all the same"},
 	{NULL}},
+    [FINDING_FRAGMENTED] = {"fragmented", SEVERITY_INFO, REPAIR_NONE,
+	{"fragmented: {1}; {2}"},
+	{"every commit and revert clones it, and pays that; a copy made with "
+	 "reflink-clone --reflink=never and given to vol-import has few "
+	 "extents, but shares none with the revisions"}},
 };
 /* clang-format on */
 
@@ -493,6 +502,68 @@ static void dirty_note(struct walk *walk, const struct volume_files *v,
 	f->dirty = scan->dirty_count;
 }
 
+#define GIB (UINT64_C(1) << 30)
+
+/* Times one clone of fd into an anonymous file of the walk's directory:
+ * 0 and the time in *ms, or -1 (errno) where none can be made. */
+static int clone_time(const struct walk *walk, int fd, double *ms)
+{
+	struct timespec start, end;
+	int copy, rc, saved;
+
+	copy = openat(walk->dir->fd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (copy < 0)
+		return -1;
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	rc = ioctl(copy, FICLONE, fd);
+	clock_gettime(CLOCK_MONOTONIC, &end);
+	saved = errno;
+	close(copy);
+	errno = saved;
+	*ms = (double)(end.tv_sec - start.tv_sec) * 1e3 +
+	      (double)(end.tv_nsec - start.tv_nsec) / 1e6;
+	return rc;
+}
+
+/* Reports the image name (st) if it has more extents than the threshold
+ * allows for its data, with what one clone of it costs here. */
+static void fragmented_check(struct walk *walk, const char *name,
+                             const struct stat *st)
+{
+	char path[VOLUME_PATH_MAX], extents[128], data[32], cost[128];
+	uint64_t count, bytes = (uint64_t)st->st_blocks * 512, gib;
+	double ms;
+	int fd;
+
+	gib = bytes > GIB ? (bytes + GIB - 1) / GIB : 1;
+	/* Gone or replaced since, or no extent map: nothing to judge. */
+	fd = file_open_checked(walk->dir, name, O_RDONLY, st);
+	if (fd < 0)
+		return;
+	if (extent_count(fd, &count) != 0 ||
+	    count <= walk->scan->options.fragmented * gib) {
+		close(fd);
+		return;
+	}
+	if (clone_time(walk, fd, &ms) == 0)
+		snprintf(cost, sizeof(cost),
+		         "one clone of it took %.0f ms here", ms);
+	else
+		snprintf(cost, sizeof(cost),
+		         "a clone of it could not be timed "
+		         "here (%s)",
+		         strerror(errno));
+	close(fd);
+	snprintf(extents, sizeof(extents),
+	         "%llu extents in %s of data (%llu per GiB)",
+	         (unsigned long long)count,
+	         human_size((double)bytes, data, sizeof(data)),
+	         (unsigned long long)(count / gib));
+	pool_scan_add(walk->scan, FINDING_FRAGMENTED, 0,
+	              dir_join(walk->dir, name, path, sizeof(path)), extents,
+	              cost);
+}
+
 /* Reports the findings of one volume of a directory. */
 static void volume_check(struct walk *walk, const struct volume_files *v)
 {
@@ -523,6 +594,14 @@ static void volume_check(struct walk *walk, const struct volume_files *v)
 		                 ? (v->revisions ? "revisions" : "a precache")
 		                 : from,
 		             0, NULL);
+	}
+	if (walk->scan->options.fragmented > 0 && v->has_clean) {
+		snprintf(path, sizeof(path), "%s.img", v->base);
+		fragmented_check(walk, path, &v->clean);
+	}
+	if (walk->scan->options.fragmented > 0 && v->has_dirty) {
+		snprintf(path, sizeof(path), "%s-dirty.img", v->base);
+		fragmented_check(walk, path, &v->dirty);
 	}
 	if (v->has_clean && v->has_precache &&
 	    precache_stale(&v->precache, &v->clean)) {
