@@ -19,25 +19,6 @@ static void usage(FILE *stream)
 	                "[--no-reflink-ok] [--repair] [-w SECONDS] POOL\n");
 }
 
-/*
- * Extents per GiB of data above which an image is reported fragmented.
- * A clone costs about 25 us per extent here (12 to 30 measured on btrfs
- * and XFS, a 2 GiB image of 50,000 extents): at 2,000 per GiB a clone
- * costs some 50 ms per GiB, as long as reading a twentieth of the data.
- */
-#define FRAGMENTED_DEFAULT 2000
-
-/* Parses --fragmented=N: extents per GiB, 0 to look at none. */
-static uint64_t fragmented_parse(const char *arg)
-{
-	uint64_t value;
-
-	if (number_parse(arg, UINT32_MAX, &value) != 0)
-		usage_error("invalid --fragmented value: %s (extents per GiB)",
-		            arg);
-	return value;
-}
-
 /* One run of pool-check: its options, and what it found out. */
 struct run {
 	int init, json, repair, dry_run, wait_seconds, no_reflink_ok, quiet;
@@ -369,7 +350,8 @@ int main(int argc, char *argv[])
 	    {"wait", required_argument, NULL, 'w'},
 	    LONG_OPTIONS_COMMON,
 	    {NULL, 0, NULL, 0}};
-	struct run run = {.wait_seconds = -1, .fragmented = FRAGMENTED_DEFAULT};
+	struct run run = {.wait_seconds = -1,
+	                  .fragmented = SCAN_FRAGMENTED_DEFAULT};
 	int ch;
 
 	tool_init(argv[0], usage);
@@ -388,7 +370,8 @@ int main(int argc, char *argv[])
 		else if (ch == 'w')
 			run.wait_seconds = option_wait(optarg);
 		else if (ch == 'F')
-			run.fragmented = fragmented_parse(optarg);
+			run.fragmented = option_number(optarg, UINT32_MAX,
+			                               "--fragmented value");
 		else {
 			run.quiet |= ch == 'q';
 			option_common(ch);

@@ -708,6 +708,14 @@ const char *filesystem_name(int fd, char *buf, size_t length);
 /* Volumes are looked for this deep below POOL (POOL/appvms/VM is 2). */
 #define SCAN_DEPTH 3
 
+/*
+ * The default of scan_options.fragmented, in extents per GiB of data.  A
+ * clone costs about 25 us per extent on btrfs and XFS (12 to 30 measured
+ * cloning a 2 GiB image of 50,000 extents): at 2,000 per GiB a clone
+ * costs some 50 ms per GiB, as long as reading a twentieth of the data.
+ */
+#define SCAN_FRAGMENTED_DEFAULT 2000
+
 enum finding_severity { SEVERITY_INFO, SEVERITY_WARNING, SEVERITY_ERROR };
 extern const char *const severity_names[]; /* "info", "warning", "error" */
 

@@ -56,6 +56,9 @@ void usage_error(const char *fmt, ...)
 void option_keep(const char *arg, struct keep_policy *policy);
 int option_wait(const char *arg);
 off_t option_size(const char *arg);
+/* A number of decimal digits up to max; what names it in the message
+ * ("invalid WHAT: ARG"). */
+uint64_t option_number(const char *arg, uint64_t max, const char *what);
 /* Checks the operand count (max < 0: no limit); else a usage_error that
  * says which is missing or extra. */
 void operands_expect(int argc, char *argv[], int min, int max);

@@ -101,6 +101,15 @@ off_t option_size(const char *arg)
 	return size;
 }
 
+uint64_t option_number(const char *arg, uint64_t max, const char *what)
+{
+	uint64_t value;
+
+	if (number_parse(arg, max, &value) != 0)
+		usage_error("invalid %s: %s", what, arg);
+	return value;
+}
+
 void operands_expect(int argc, char *argv[], int min, int max)
 {
 	if (argc < min)
