@@ -121,6 +121,20 @@ static off_t revision_size(const struct volume *volume, const char *name)
 	return st.st_size;
 }
 
+/* The state name of the volume's file name (see vol-export(1)), or "-"
+ * if it vanished meanwhile. */
+static const char *image_state(const struct volume *volume, const char *name,
+                               char *buf)
+{
+	int fd = file_open_checked(&volume->dir, name, O_RDONLY, NULL);
+
+	if (fd < 0 || state_name_read(fd, buf, STATE_NAME_SIZE) != 0)
+		snprintf(buf, STATE_NAME_SIZE, "-");
+	if (fd >= 0)
+		close(fd);
+	return buf;
+}
+
 /* The extents and exclusive bytes of an image, as two fields. */
 static void space_write(uint64_t extents, uint64_t exclusive,
                         struct record_writer *out)
@@ -137,7 +151,7 @@ static void revision_write(const struct info *info,
                            const struct revision *revision, size_t i,
                            struct record_writer *out)
 {
-	char path[PATH_MAX], when[64];
+	char path[PATH_MAX], when[64], name[STATE_NAME_SIZE];
 	off_t size = revision_size(&info->volume, revision->name);
 
 	if (size < 0)
@@ -153,6 +167,8 @@ static void revision_write(const struct info *info,
 	field_text(out, "time", when);
 	field_number(out, "size", (long long)size);
 	field_text(out, "path", path);
+	field_text(out, "snapshot",
+	           image_state(&info->volume, revision->name, name));
 	if (info->with_space)
 		space_write(
 		    space_extents(&info->space, info->space.revision[i]),
@@ -245,7 +261,7 @@ static void info_write(const struct info *info, struct record_writer *out,
 {
 	const struct revision_list *list = &info->list;
 	struct record_writer items;
-	char path[PATH_MAX];
+	char path[PATH_MAX], name[STATE_NAME_SIZE];
 
 	record_begin(out);
 	field_text(out, "path",
@@ -260,6 +276,13 @@ static void info_write(const struct info *info, struct record_writer *out,
 		field_null(out, "latest");
 	if (with_source)
 		field_bool(out, "outdated", info->outdated);
+	/* The facts in text stay as they were; JSON has room for more. */
+	if (out->format == RECORD_JSON && info->volume.clean.exists)
+		field_text(
+		    out, "snapshot",
+		    image_state(&info->volume, info->volume.clean.name, name));
+	else if (out->format == RECORD_JSON)
+		field_null(out, "snapshot");
 	if (info->with_space) {
 		size_t current = info->volume.dirty.exists ? info->space.dirty
 		                                           : info->space.clean;

@@ -201,6 +201,12 @@ files_in() {
 	(cd "$1" && find . -mindepth 1 -maxdepth 1 -printf '%f\n' | LC_ALL=C sort | tr '\n' ' ' | sed 's/ $//')
 }
 
+# The state name of FILE (vol-export(1)): its mtime in UTC to the
+# nanosecond, YYYY-MM-DDTHH:MM:SS.NNNNNNNNNZ.
+state_of() {
+	TZ=UTC stat -c %y "$1" | sed 's/^\([^ ]*\) \([^ ]*\) .*/\1T\2Z/'
+}
+
 # The UTC revision time stamp of FILE's mtime: YYYY-MM-DDTHH:MM:SSZ.
 utc_stamp() {
 	date -u -d "@$(stat -c %Y "$1")" +%Y-%m-%dT%H:%M:%SZ

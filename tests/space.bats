@@ -120,8 +120,8 @@ truth() {
 	# comparison.  With the three oldest pruned, revision 4 alone holds
 	# the extents of the first write of 26 MiB.
 	vol-prune -k 2 "$v" >/dev/null
-	[ "$(vol-info -u -r "$v" | head -1 | cut -f6)" -eq $((26 * MIB)) ]
-	while IFS=$'\t' read -r id _ _ path _ exclusive; do
+	[ "$(vol-info -u -r "$v" | head -1 | cut -f7)" -eq $((26 * MIB)) ]
+	while IFS=$'\t' read -r id _ _ path _ _ exclusive; do
 		du=$(btrfs filesystem du --raw "$path" | awk 'NR == 2 { print $2 }')
 		echo "# revision $id: exclusive $exclusive, btrfs filesystem du $du" >&3
 		[ "$exclusive" -eq "$du" ]
@@ -133,7 +133,7 @@ truth() {
 	fs_dir xfs
 	v=$DIR/private
 	history "$v"
-	while IFS=$'\t' read -r id _ _ path _ exclusive; do
+	while IFS=$'\t' read -r id _ _ path _ _ exclusive; do
 		# FLAGS 0100000: a shared extent; the length is in 512-byte
 		# blocks.  Holes have no AG.
 		bmap=$(xfs_bmap -vp "$path" | awk '
@@ -183,8 +183,8 @@ truth() {
 	run vol-info -u -r "$v"
 	[ "$status" -eq 0 ]
 	[ "${#lines[@]}" -eq 1 ]
-	[ "$(cut -f6 <<<"${lines[0]}")" = 8388608 ]
-	[ "$(cut -f5 <<<"${lines[0]}")" -ge 1 ]
+	[ "$(cut -f7 <<<"${lines[0]}")" = 8388608 ]
+	[ "$(cut -f6 <<<"${lines[0]}")" -ge 1 ]
 	run vol-info -u -r -j "$v"
 	[ "$status" -eq 0 ]
 	python3 - "$output" <<'PY'
@@ -249,7 +249,7 @@ PY
 	run vol-info -u -r "$v"
 	[ "${#lines[@]}" -eq 3 ]
 	[[ ${lines[0]} == 1$'\t'* ]]
-	[ "$(cut -f6 <<<"${lines[1]}")" -eq 2097152 ]
+	[ "$(cut -f7 <<<"${lines[1]}")" -eq 2097152 ]
 }
 
 @test "space: a filesystem without extent maps: 69, and why" {

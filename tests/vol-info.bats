@@ -56,10 +56,10 @@ revision_lines() {
 	info_setup "$1"
 	run vol-info -r "$B"
 	[ "$status" -eq 0 ]
-	[ "$output" = "legacy	2018-01-02T03:04:05Z	7	$VM/$L1
-legacy	2019-05-06T07:08:09Z	2	$VM/$L2
-2	2021-01-02T00:00:02Z	3	$VM/$R2
-10	2021-01-10T00:00:10Z	65536	$VM/$R10" ]
+	[ "$output" = "legacy	2018-01-02T03:04:05Z	7	$VM/$L1	$(state_of "$VM/$L1")
+legacy	2019-05-06T07:08:09Z	2	$VM/$L2	$(state_of "$VM/$L2")
+2	2021-01-02T00:00:02Z	3	$VM/$R2	$(state_of "$VM/$R2")
+10	2021-01-10T00:00:10Z	65536	$VM/$R10	$(state_of "$VM/$R10")" ]
 }
 
 @test "vol-info: btrfs: path, state, size, usage, revisions, latest" {
@@ -142,8 +142,8 @@ latest	-" ]
 	touch "$VM/swap.img.007@2020-02-29T23:59:59Z"
 	run vol-info -r "$VM/root" "$VM/swap" "$B"
 	[ "$status" -eq 0 ]
-	[ "$(printf '%s\n' "$output" | head -n 2)" = "7	2020-02-29T23:59:59Z	0	$VM/swap.img.007@2020-02-29T23:59:59Z
-legacy	2018-01-02T03:04:05Z	7	$VM/$L1" ]
+	[ "$(printf '%s\n' "$output" | head -n 2)" = "7	2020-02-29T23:59:59Z	0	$VM/swap.img.007@2020-02-29T23:59:59Z	$(state_of "$VM/swap.img.007@2020-02-29T23:59:59Z")
+legacy	2018-01-02T03:04:05Z	7	$VM/$L1	$(state_of "$VM/$L1")" ]
 	[ "$(printf '%s\n' "$output" | wc -l)" -eq 5 ]
 }
 
@@ -159,11 +159,13 @@ d = json.load(sys.stdin)
 b, vm, usage = sys.argv[1], sys.argv[2], int(sys.argv[3])
 assert d == [
     {"path": b + ".img", "state": "clean", "size": 65536, "usage": usage,
-     "revisions": 2, "latest": 10},
+     "revisions": 2, "latest": 10, "snapshot": sys.argv[5]},
     {"path": vm + "/root.img", "state": "clean", "size": 1,
-     "usage": int(sys.argv[4]), "revisions": 0, "latest": None},
+     "usage": int(sys.argv[4]), "revisions": 0, "latest": None,
+     "snapshot": sys.argv[6]},
 ], d
-' "$B" "$VM" "$(allocated "$B.img")" "$(allocated "$VM/root.img")"
+' "$B" "$VM" "$(allocated "$B.img")" "$(allocated "$VM/root.img")" \
+		"$(state_of "$B.img")" "$(state_of "$VM/root.img")"
 }
 
 @test "vol-info: -j -r -S adds outdated and the revision list" {
@@ -177,6 +179,8 @@ import json, sys
 d = json.load(sys.stdin)
 vm = sys.argv[1]
 assert len(d) == 1 and d[0]["outdated"] is True, d
+names = [r.pop("snapshot") for r in d[0]["revision_list"]]
+assert names == sys.argv[2:], names
 assert d[0]["revision_list"] == [
     {"id": "legacy", "time": "2018-01-02T03:04:05Z", "size": 7,
      "path": vm + "/private.img@2018-01-02T03:04:05Z"},
@@ -187,7 +191,7 @@ assert d[0]["revision_list"] == [
     {"id": 10, "time": "2021-01-10T00:00:10Z", "size": 65536,
      "path": vm + "/private.img.10@2021-01-10T00:00:10Z"},
 ], d
-' "$VM"
+' "$VM" "$(state_of "$VM/$L1")" "$(state_of "$VM/$L2")" "$(state_of "$VM/$R2")" "$(state_of "$VM/$R10")"
 }
 
 @test "vol-info: -j escapes quotes, backslashes, tabs, newlines and control bytes" {
@@ -230,7 +234,7 @@ assert d[0]["latest"] == 3 and d[0]["revisions"] == 1, d
 	[ "${lines[0]}" = "path	$DIR/vm1/p\\tr\\ni\\\\v\\xff\\x1b.img" ]
 	run vol-info -r "$DIR/vm1/$name"
 	[ "$status" -eq 0 ]
-	[ "$output" = "3	2021-01-03T00:00:03Z	1	$DIR/vm1/p\\tr\\ni\\\\v\\xff\\x1b.img.3@2021-01-03T00:00:03Z" ]
+	[ "$output" = "3	2021-01-03T00:00:03Z	1	$DIR/vm1/p\\tr\\ni\\\\v\\xff\\x1b.img.3@2021-01-03T00:00:03Z	$(state_of "$DIR/vm1/$name.img.3@2021-01-03T00:00:03Z")" ]
 }
 
 @test "vol-info: -j gives back every byte of a name that is not UTF-8 (surrogateescape)" {

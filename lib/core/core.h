@@ -231,6 +231,21 @@ int extent_each(int fd, int sync,
 /* The number of extents of fd, without reading them (FIEMAP with no room
  * for any: the kernel only counts). */
 int extent_count(int fd, uint64_t *count);
+/*
+ * Calls each(offset, length, zero) for the ranges of the first size bytes
+ * in which the file of map to differs from the file of map from, as the
+ * maps tell without reading a byte: a range both hold on the very same
+ * blocks of the disk is unchanged; one that to holds elsewhere is data
+ * (zero 0), one that to has as a hole where from has data is zero (1).
+ * With from NULL, every range where to has data.  Ranges come in
+ * increasing offset, joined where they touch; each() returning non-zero
+ * stops it (returned).
+ */
+int extent_changes(const struct extent_map *to, const struct extent_map *from,
+                   uint64_t size,
+                   int (*each)(uint64_t offset, uint64_t length, int zero,
+                               void *context),
+                   void *context);
 /* Reads the whole extent map of fd.  -1 with EOPNOTSUPP (or ENOTTY)
  * where the filesystem has no FIEMAP. */
 int extent_map_read(int fd, struct extent_map *map);
@@ -240,6 +255,68 @@ void extent_map_free(struct extent_map *map);
 int extent_maps_equal(const struct extent_map *a, const struct extent_map *b);
 /* 1 if a block of a is also a block of b, 0 if none is, -1 on error. */
 int extent_maps_overlap(const struct extent_map *a, const struct extent_map *b);
+
+/* ---- stream.c: the rbd diff v1 stream of Ceph ---- */
+
+/* The longest snapshot name a stream may carry. */
+#define DIFF_NAME_MAX 255
+
+/* Each writes one part of a stream to fd: -1 with errno if writing
+ * failed.  A stream is the header, 'f' (optional) and 't' names, the
+ * size, data and zero records in increasing offset, and the end. */
+int diff_write_header(int fd);
+int diff_write_name(int fd, char tag, const char *name);
+int diff_write_size(int fd, uint64_t size);
+int diff_write_data(int fd, uint64_t offset, const void *data, size_t length);
+int diff_write_zero(int fd, uint64_t offset, uint64_t length);
+int diff_write_end(int fd);
+
+/* A stream being read, and what it said so far. */
+struct diff_reader {
+	int fd;
+	const char *reason; /* why it was refused (errno EINVAL) */
+	uint64_t consumed;  /* bytes read */
+	int has_from, has_to, has_size, data_seen, ended;
+	char from[DIFF_NAME_MAX + 1], to[DIFF_NAME_MAX + 1];
+	uint64_t size;
+	uint64_t next_offset; /* where the next data record may start */
+};
+
+/* One record: its tag, and for 'w' and 'z' the range (the bytes of a
+ * 'w' follow: diff_read_data them, all of them, before the next). */
+struct diff_record {
+	int tag;
+	uint64_t offset, length;
+};
+
+void diff_reader_init(struct diff_reader *reader, int fd);
+/* Reads and checks the header.  -1 with EINVAL and reader->reason for a
+ * stream that is not one; with another errno if reading failed. */
+int diff_read_header(struct diff_reader *reader);
+/* Reads the next record and checks it against those before it (each
+ * metadata record at most once and before the data, data records in
+ * order, without overlap, within the size); -1 as diff_read_header. */
+int diff_read_record(struct diff_reader *reader, struct diff_record *record);
+int diff_read_data(struct diff_reader *reader, void *buf, size_t count);
+/* After the end record: 0 if nothing follows it. */
+int diff_read_trailing(struct diff_reader *reader);
+
+/* ---- state.c: the names of committed states ---- */
+
+/* Where vol-receive keeps the name a stream gave an image. */
+#define STATE_XATTR "user.file-reflink.snapshot"
+/* Room for a state name. */
+#define STATE_NAME_SIZE (DIFF_NAME_MAX + 1)
+
+/* "YYYY-MM-DDTHH:MM:SS.NNNNNNNNNZ", UTC, of when. */
+int state_name_format(const struct timespec *when, char *buf, size_t size);
+/* True if name can name a state (and an RBD snapshot): 1 to 255 bytes,
+ * no "/", "@", space or control character. */
+int state_name_valid(const char *name);
+/* The state name of the open image fd: its STATE_XATTR, else its mtime's
+ * (state_name_format). */
+int state_name_read(int fd, char *buf, size_t size);
+int state_name_write(int fd, const char *name);
 
 /* ---- usage.c: what files cost on a disk they share ---- */
 

@@ -199,3 +199,117 @@ int extent_maps_overlap(const struct extent_map *a, const struct extent_map *b)
 	free(ranges);
 	return overlap;
 }
+
+/* Flags that leave an extent's place on the disk unknown, or not the
+ * place of these very bytes (a compressed extent is named by its start
+ * whatever part of it a file uses): such a range is read, never taken
+ * for unchanged. */
+#define EXTENT_PLACE_UNSURE                                                    \
+	(FIEMAP_EXTENT_UNKNOWN | FIEMAP_EXTENT_DELALLOC |                      \
+	 FIEMAP_EXTENT_ENCODED | FIEMAP_EXTENT_DATA_ENCRYPTED |                \
+	 FIEMAP_EXTENT_NOT_ALIGNED | FIEMAP_EXTENT_DATA_INLINE |               \
+	 FIEMAP_EXTENT_DATA_TAIL)
+
+/* The extent of map that covers offset, or the next one after it: its
+ * index, from *i on (maps are in logical order). */
+static size_t extent_at(const struct extent_map *map, size_t i, uint64_t offset)
+{
+	while (i < map->count &&
+	       map->items[i].logical + map->items[i].length <= offset)
+		i++;
+	return i;
+}
+
+/* Whether the extent e holds data at offset (not a hole, not unwritten
+ * space, which reads as zeros), and where the next change of that is. */
+static int extent_data(const struct extent_map *map, size_t i, uint64_t offset,
+                       uint64_t *next)
+{
+	const struct extent *e = i < map->count ? &map->items[i] : NULL;
+
+	if (e == NULL) {
+		*next = UINT64_MAX;
+		return 0;
+	}
+	if (e->logical > offset) {
+		*next = e->logical;
+		return 0;
+	}
+	*next = e->logical + e->length;
+	return !(e->flags & FIEMAP_EXTENT_UNWRITTEN);
+}
+
+/* True if offset lies on the same block of the disk in both extents. */
+static int same_place(const struct extent *a, const struct extent *b,
+                      uint64_t offset)
+{
+	if ((a->flags | b->flags) & EXTENT_PLACE_UNSURE)
+		return 0;
+	return a->physical + (offset - a->logical) ==
+	       b->physical + (offset - b->logical);
+}
+
+/* Calls each() for a range, joined with the one before when they touch
+ * and are of one kind. */
+struct change_run {
+	int (*each)(uint64_t offset, uint64_t length, int zero, void *context);
+	void *context;
+	uint64_t offset, length;
+	int zero;
+};
+
+static int change_add(struct change_run *run, uint64_t offset, uint64_t length,
+                      int zero)
+{
+	int rc;
+
+	if (run->length > 0 && run->zero == zero &&
+	    run->offset + run->length == offset) {
+		run->length += length;
+		return 0;
+	}
+	if (run->length > 0 && (rc = run->each(run->offset, run->length,
+	                                       run->zero, run->context)) != 0)
+		return rc;
+	run->offset = offset;
+	run->length = length;
+	run->zero = zero;
+	return 0;
+}
+
+int extent_changes(const struct extent_map *to, const struct extent_map *from,
+                   uint64_t size,
+                   int (*each)(uint64_t offset, uint64_t length, int zero,
+                               void *context),
+                   void *context)
+{
+	struct change_run run = {each, context, 0, 0, 0};
+	uint64_t offset = 0, to_next, from_next, end;
+	size_t i = 0, j = 0;
+	int to_data, from_data, rc;
+
+	while (offset < size) {
+		i = extent_at(to, i, offset);
+		j = from != NULL ? extent_at(from, j, offset) : 0;
+		to_data = extent_data(to, i, offset, &to_next);
+		from_data =
+		    from != NULL && extent_data(from, j, offset, &from_next);
+		if (from == NULL)
+			from_next = UINT64_MAX;
+		end = to_next < from_next ? to_next : from_next;
+		if (end > size)
+			end = size;
+		rc = 0;
+		if (to_data &&
+		    !(from_data &&
+		      same_place(&to->items[i], &from->items[j], offset)))
+			rc = change_add(&run, offset, end - offset, 0);
+		else if (!to_data && from_data)
+			rc = change_add(&run, offset, end - offset, 1);
+		if (rc != 0)
+			return rc;
+		offset = end;
+	}
+	return run.length > 0 ? each(run.offset, run.length, run.zero, context)
+	                      : 0;
+}
