@@ -540,28 +540,39 @@ static void fragmented_check(struct walk *walk, const char *name,
 	fd = file_open_checked(walk->dir, name, O_RDONLY, st);
 	if (fd < 0)
 		return;
-	if (extent_count(fd, &count) != 0 ||
-	    count <= walk->scan->options.fragmented * gib) {
+	dir_join(walk->dir, name, path, sizeof(path));
+	if (extent_count(fd, &count) != 0) {
+		/* No extent map is nothing to judge; an I/O error is one. */
+		if (errno != EOPNOTSUPP && errno != ENOTTY)
+			problem_add(walk->scan, PROBLEM_FAILED, errno, path,
+			            "extent map");
+		close(fd);
+		return;
+	}
+	if (count <= walk->scan->options.fragmented * gib) {
 		close(fd);
 		return;
 	}
 	if (clone_time(walk, fd, &ms) == 0)
 		snprintf(cost, sizeof(cost),
 		         "one clone of it took %.0f ms here", ms);
-	else
+	else {
 		snprintf(cost, sizeof(cost),
-		         "a clone of it could not be timed "
-		         "here (%s)",
+		         "a clone of it could not be timed here (%s)",
 		         strerror(errno));
+		/* A pool this user may not write, or a full or read-only
+		 * one, is still checked; the disk's error fails the run. */
+		if (errno == EIO)
+			problem_add(walk->scan, PROBLEM_FAILED, errno, path,
+			            "clone");
+	}
 	close(fd);
 	snprintf(extents, sizeof(extents),
 	         "%llu extents in %s of data (%llu per GiB)",
 	         (unsigned long long)count,
 	         human_size((double)bytes, data, sizeof(data)),
 	         (unsigned long long)(count / gib));
-	pool_scan_add(walk->scan, FINDING_FRAGMENTED, 0,
-	              dir_join(walk->dir, name, path, sizeof(path)), extents,
-	              cost);
+	pool_scan_add(walk->scan, FINDING_FRAGMENTED, 0, path, extents, cost);
 }
 
 /* Reports the findings of one volume of a directory. */
