@@ -34,6 +34,14 @@ teardown_file() {
 	crash_case "vol-import -" btrfs
 }
 
+@test "crash: vol-receive full (btrfs): every kill leaves a consistent state, a re-run finishes" {
+	crash_case "vol-receive full" btrfs
+}
+
+@test "crash: vol-receive -k 1 (btrfs): every kill leaves a consistent state, a re-run finishes" {
+	crash_case "vol-receive -k 1" btrfs
+}
+
 @test "crash: vol-start (btrfs): every kill leaves a consistent state, a re-run finishes" {
 	crash_case "vol-start" btrfs
 }

@@ -235,6 +235,15 @@ need_root() {
 64 | none | extra operand     | vol-remove "$V" "$S"
 64 | none | invalid option    | vol-remove -Z "$V"
 64 | none | unrecognized      | vol-remove --bogus "$V"
+64 | none | missing operand   | vol-export
+64 | none | extra operand     | vol-export "$V" "$S"
+64 | none | invalid option    | vol-export -Z "$V"
+64 | none | unrecognized      | vol-export --bogus "$V"
+64 | none | missing operand   | vol-receive
+64 | none | extra operand     | vol-receive "$V" "$S"
+64 | none | invalid option    | vol-receive -Z "$V"
+64 | none | unrecognized      | vol-receive --bogus "$V"
+64 | none | invalid -w        | vol-receive -w soon "$V"
 64 | none | missing operand   | vol-info
 64 | none | invalid option    | vol-info -Z "$V"
 64 | none | unrecognized      | vol-info --bogus "$V"
@@ -283,6 +292,7 @@ KEEP_COMMANDS=(
 	'vol-revert -k %s "$V"'
 	'vol-prune -k %s "$V"'
 	'vol-resize -k %s -f -s 32K "$V"'
+	'vol-receive -k %s "$V"'
 )
 
 @test "hostile: bad -k values: 64, \"invalid -k value\", nothing changed" {
@@ -318,6 +328,9 @@ VOLUME_COMMANDS=(
 	'vol-info -t clean "$V"'
 	'vol-info -u -r "$V"'
 	'vol-prune -u -k 0 "$V"'
+	'vol-export "$V"'
+	'vol-export -r 1 "$V"'
+	'vol-export -i 1 "$V"'
 )
 
 # clean_dirty_precache_table KIND...: for C, D and P of each KIND, every
@@ -367,6 +380,8 @@ REVISION_COMMANDS=(
 	'65 | none  | vol-create -f -s 1M "$V"'
 	'65 | none  | vol-remove "$V"'
 	'65 | none  | vol-info -r "$V"'
+	'65 | none  | vol-export -r 2 "$V"'
+	'65 | none  | vol-export -i 2 "$V"'
 )
 
 revision_table() {

@@ -35,6 +35,14 @@ teardown_file() {
 	inject_case "vol-import -" btrfs
 }
 
+@test "inject: vol-receive full (btrfs): an error rolls back or leaves a state a re-run completes" {
+	inject_case "vol-receive full" btrfs
+}
+
+@test "inject: vol-receive -k 1 (btrfs): an error rolls back or leaves a state a re-run completes" {
+	inject_case "vol-receive -k 1" btrfs
+}
+
 @test "inject: vol-start (btrfs): an error rolls back or leaves a state a re-run completes" {
 	inject_case "vol-start" btrfs
 }

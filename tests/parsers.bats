@@ -9,7 +9,7 @@ load helper
 setup_file() {
 	fs_setup btrfs
 	local target flags
-	for target in revision_name size usage; do
+	for target in revision_name size stream usage; do
 		# With the sanitizers when the compiler has them, else plain.
 		for flags in "-fsanitize=address,undefined -fno-sanitize-recover=undefined" ""; do
 			# shellcheck disable=SC2086 # flags is a list of words
@@ -63,6 +63,10 @@ replay() {
 
 @test "parsers: the size seed corpus passes the fuzz target's checks" {
 	replay size "$TOP"/tests/fuzz/corpus/size/*
+}
+
+@test "parsers: the stream seed corpus passes the fuzz target's checks" {
+	replay stream "$TOP"/tests/fuzz/corpus/stream/*
 }
 
 # Fuzz crash: revision_time_format() writes the year with %Y, which has

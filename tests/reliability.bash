@@ -53,6 +53,8 @@ RELIABILITY_CASES=(
 	"vol-resize|btrfs|prepare_stopped|vm/private.img|0|rename>private.img|vol-resize -s 512K vm/private"
 	"vol-resize running|btrfs|prepare_running|vm/private.img|0|ftruncate|vol-resize -s 512K vm/private"
 	"vol-remove|btrfs|prepare_stopped|vm/private.img|0|unlink|vol-remove vm/private"
+	"vol-receive full|btrfs|prepare_receive_full|vm/private.img|0|rename>private.img|vol-receive vm/private < full.diff"
+	"vol-receive -k 1|btrfs|prepare_receive_incremental|vm/private.img|0|rename>private.img|vol-receive -k 1 vm/private < inc.diff"
 	"pool-check --repair|btrfs|prepare_pool_leftovers|pool/appvms/vm1/private.img|0|*|pool-check -q --repair pool"
 	"reflink-clone|xfs|prepare_clone|out/dst.img|0|rename>dst.img|reflink-clone -t src.img out/dst.img"
 	"vol-commit -k 1|xfs|prepare_running|vm/private.img|0|rename>private.img|vol-commit -k 1 vm/private"
@@ -172,6 +174,35 @@ prepare_pool_leftovers() {
 	touch -d '2024-03-05 10:00:00 UTC' pool/appvms/vm1/private-precache.img
 	image pool/appvms/vm1/private-import.img '2024-03-04 10:00:00 UTC'
 	image pool/appvms/vm1/private.img~Ab12Cd '2024-03-04 10:00:00 UTC'
+}
+
+# A source volume src/data for the streams: revision 1, and C a clone of
+# it with one block changed and one punched, so that what they share is
+# left out of an incremental stream.
+stream_source() {
+	mkdir src
+	origin src/data 1
+	rm src/data.img src/data-precache.img
+	cp --reflink=auto src/data.img.1@* src/data.img
+	head -c 4K /dev/urandom | dd of=src/data.img bs=4K seek=3 conv=notrunc status=none
+	fallocate -p -o 160K -l 8K src/data.img
+	touch -d '2024-03-01 10:00:00 UTC' src/data.img
+	cp -p --reflink=auto src/data.img src/data-precache.img
+}
+
+# A stopped volume, and full.diff: all of the source's revision 1.
+prepare_receive_full() {
+	prepare_stopped
+	stream_source
+	vol-export -q -r 1 src/data >full.diff
+}
+
+# A volume that received the source's revision 1 (its C is that state),
+# and inc.diff: the changes from there to the source's C.
+prepare_receive_incremental() {
+	prepare_receive_full
+	vol-receive -q -k 1 vm/private <full.diff
+	vol-export -q -i 1 -r clean src/data >inc.diff
 }
 
 # ---- the case being run ----
