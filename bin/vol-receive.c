@@ -240,9 +240,15 @@ static int receive(struct receive *r, struct diff_record *rec,
 	    state_name_write(r->temp.fd, r->reader.to) != 0)
 		rc = -2;
 	if (rc != 0 || temp_commit(&r->temp, 0) != 0) {
+		int err = errno;
+
+		/* temp_commit may have renamed before its fsync failed: a
+		 * staging file that does not become C goes. */
+		if (rc == 0 && unlinkat(v->dir.fd, v->import.name, 0) == 0)
+			dir_sync(&v->dir);
 		r->temp_open = rc != 0;
-		log_errc(errno, "%s", path);
-		return exit_status_for_errno(errno);
+		log_errc(err, "%s", path);
+		return exit_status_for_errno(err);
 	}
 	r->temp_open = 0;
 	if (volume_replace_clean(v, NULL, v->import.name,
