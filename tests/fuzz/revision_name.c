@@ -22,23 +22,13 @@
 #include <string.h>
 #include <time.h>
 
+#include "check.h"
 #include "core.h"
 
 #define BASE "private"
 
 #define FOUR_DIGIT_YEARS_FIRST (-62167219200LL) /* 0000-01-01T00:00:00Z */
 #define FOUR_DIGIT_YEARS_LAST 253402300799LL    /* 9999-12-31T23:59:59Z */
-
-/* Stops the run with a message: libFuzzer saves the input as a crash. */
-#define CHECK(condition, ...)                                                  \
-	do {                                                                   \
-		if (!(condition)) {                                            \
-			fprintf(stderr, "invariant broken: %s: ", #condition); \
-			fprintf(stderr, __VA_ARGS__);                          \
-			fputc('\n', stderr);                                   \
-			abort();                                               \
-		}                                                              \
-	} while (0)
 
 static int is_digit(char c)
 {

@@ -21,17 +21,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "check.h"
 #include "core.h"
-
-#define CHECK(condition, ...)                                                  \
-	do {                                                                   \
-		if (!(condition)) {                                            \
-			fprintf(stderr, "invariant broken: %s: ", #condition); \
-			fprintf(stderr, __VA_ARGS__);                          \
-			fputc('\n', stderr);                                   \
-			abort();                                               \
-		}                                                              \
-	} while (0)
 
 typedef unsigned __int128 big;
 

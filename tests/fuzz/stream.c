@@ -31,17 +31,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "check.h"
 #include "core.h"
-
-#define CHECK(condition, ...)                                                  \
-	do {                                                                   \
-		if (!(condition)) {                                            \
-			fprintf(stderr, "invariant broken: %s: ", #condition); \
-			fprintf(stderr, __VA_ARGS__);                          \
-			fputc('\n', stderr);                                   \
-			abort();                                               \
-		}                                                              \
-	} while (0)
 
 typedef unsigned __int128 big;
 
