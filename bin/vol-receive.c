@@ -199,13 +199,69 @@ static int base_check(struct receive *r, int *done)
 	return EX_DATAERR;
 }
 
+/* Writes the stream's data onto the base, names it, and stages it as I;
+ * returns the exit status. */
+static int stage(struct receive *r, struct diff_record *rec)
+{
+	struct volume *v = r->volume;
+	char path[PATH_MAX];
+	int rc, err;
+
+	volume_path(v, v->import.name, path);
+	if (base_make(r) != 0) {
+		log_errc(errno, "%s", path);
+		return exit_status_for_errno(errno);
+	}
+	rc = records_apply(r, rec);
+	if (rc == -1)
+		return stream_refused(r);
+	if (rc == 0 && r->reader.has_to &&
+	    state_name_write(r->temp.fd, r->reader.to) != 0)
+		rc = -2;
+	if (rc == 0 && temp_commit(&r->temp, 0) == 0) {
+		r->temp_open = 0;
+		return 0;
+	}
+	err = errno;
+	/* temp_commit may have renamed before its fsync failed: a staging
+	 * file that does not become C goes. */
+	if (rc == 0 && unlinkat(v->dir.fd, v->import.name, 0) == 0)
+		dir_sync(&v->dir);
+	r->temp_open = rc != 0;
+	log_errc(err, "%s", path);
+	return exit_status_for_errno(err);
+}
+
+/* Makes the staged I the new C; returns the exit status. */
+static int stage_commit(struct receive *r, const struct keep_policy *policy)
+{
+	struct volume *v = r->volume;
+	char path[PATH_MAX];
+	int status;
+
+	if (volume_replace_clean(v, NULL, v->import.name,
+	                         REPLACE_SAVE | REPLACE_SEAL, policy) != 0) {
+		status = volume_report_error(v, errno);
+		/* A staging file that did not become C is of no use. */
+		if (durable_unlink(&v->dir, v->import.name) != 0 &&
+		    errno != ENOENT)
+			log_errc(errno, "%s",
+			         volume_path(v, v->import.name, path));
+		return status;
+	}
+	log_op("received %s into %s",
+	       r->reader.has_to ? r->reader.to : "a stream",
+	       volume_path(v, v->clean.name, path));
+	return 0;
+}
+
 /* Receives into the open, locked volume; returns the exit status. */
 static int receive(struct receive *r, struct diff_record *rec,
                    const struct keep_policy *policy)
 {
 	struct volume *v = r->volume;
 	char path[PATH_MAX];
-	int status, done = 0, rc;
+	int status, done = 0;
 
 	if (v->dirty.exists) {
 		log_errx("%s: the volume is dirty; commit or discard it before "
@@ -228,42 +284,8 @@ static int receive(struct receive *r, struct diff_record *rec,
 			status = volume_report_error(v, errno);
 		return status;
 	}
-	volume_path(v, v->import.name, path);
-	if (base_make(r) != 0) {
-		log_errc(errno, "%s", path);
-		return exit_status_for_errno(errno);
-	}
-	rc = records_apply(r, rec);
-	if (rc == -1)
-		return stream_refused(r);
-	if (rc == 0 && r->reader.has_to &&
-	    state_name_write(r->temp.fd, r->reader.to) != 0)
-		rc = -2;
-	if (rc != 0 || temp_commit(&r->temp, 0) != 0) {
-		int err = errno;
-
-		/* temp_commit may have renamed before its fsync failed: a
-		 * staging file that does not become C goes. */
-		if (rc == 0 && unlinkat(v->dir.fd, v->import.name, 0) == 0)
-			dir_sync(&v->dir);
-		r->temp_open = rc != 0;
-		log_errc(err, "%s", path);
-		return exit_status_for_errno(err);
-	}
-	r->temp_open = 0;
-	if (volume_replace_clean(v, NULL, v->import.name,
-	                         REPLACE_SAVE | REPLACE_SEAL, policy) != 0) {
-		status = volume_report_error(v, errno);
-		/* A staging file that did not become C is of no use. */
-		if (durable_unlink(&v->dir, v->import.name) != 0 &&
-		    errno != ENOENT)
-			log_errc(errno, "%s", path);
-		return status;
-	}
-	log_op("received %s into %s",
-	       r->reader.has_to ? r->reader.to : "a stream",
-	       volume_path(v, v->clean.name, path));
-	return 0;
+	status = stage(r, rec);
+	return status != 0 ? status : stage_commit(r, policy);
 }
 
 int main(int argc, char *argv[])
