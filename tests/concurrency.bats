@@ -161,7 +161,10 @@ reader() {
 			previous=0
 			while IFS= read -r line; do
 				IFS=$'\t' read -r -a fields <<<"$line"
-				if [ "${#fields[@]}" -ne 4 ] || [[ ! "${fields[0]}" =~ ^[0-9]+$ ]] ||
+				# The state name is "-" for a revision pruned
+				# between its listing and its opening.
+				if [ "${#fields[@]}" -ne 5 ] || [[ ! "${fields[0]}" =~ ^[0-9]+$ ]] ||
+					[[ ! "${fields[4]}" =~ ^(-|[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}\.[0-9]{9}Z)$ ]] ||
 					[ "${fields[0]}" -le "$previous" ] || [ "${fields[2]}" != "$SIZE" ] ||
 					[ "${fields[3]}" != "$VM/$name.img.${fields[0]}@${fields[1]}" ]; then
 					previous=-1
@@ -274,7 +277,8 @@ final_check() {
 	}
 	expected=$(for id in $ids; do
 		file=$(revision_of "$VM" "$name" "$id")
-		printf '%s\t%s\t%s\t%s\n' "$id" "${file##*@}" "$(stat -c %s "$VM/$file")" "$VM/$file"
+		printf '%s\t%s\t%s\t%s\t%s\n' "$id" "${file##*@}" "$(stat -c %s "$VM/$file")" "$VM/$file" \
+			"$(state_of "$VM/$file")"
 	done)
 	[ "$(vol-info -r "$v")" = "$expected" ]
 }
