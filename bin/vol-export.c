@@ -247,15 +247,18 @@ int main(int argc, char *argv[])
 		log_errc(errno, "cannot export");
 		return EX_SOFTWARE;
 	}
+	status = 0;
 	if (stream_write(&x) != 0) {
 		what = x.write_failed ? "standard output" : x.to.file;
 		log_errc(errno, "%s%s%s", x.write_failed ? "" : volume.dir.path,
 		         x.write_failed ? "" : "/", what);
-		return x.write_failed ? EX_IOERR : exit_status_for_errno(errno);
-	}
-	log_op("exported %s/%s (%s)%s%s", volume.dir.path, x.to.file, x.to.name,
-	       x.incremental ? " from " : "", x.incremental ? x.from.name : "");
+		status =
+		    x.write_failed ? EX_IOERR : exit_status_for_errno(errno);
+	} else
+		log_op("exported %s/%s (%s)%s%s", volume.dir.path, x.to.file,
+		       x.to.name, x.incremental ? " from " : "",
+		       x.incremental ? x.from.name : "");
 	free(x.buf);
 	volume_close(&volume);
-	return 0;
+	return status;
 }

@@ -324,16 +324,16 @@ int main(int argc, char *argv[])
 	}
 	/* A stream that is no stream is refused before anything is made. */
 	status = metadata_read(&r, &first);
-	if (status != 0)
-		return status;
-	status = volume_open_locked(&volume, argv[optind], 1, wait_seconds);
-	if (status != 0)
-		return status;
-	r.volume = &volume;
-	status = receive(&r, &first, &policy);
-	if (r.temp_open)
-		temp_abort(&r.temp);
+	if (status == 0)
+		status =
+		    volume_open_locked(&volume, argv[optind], 1, wait_seconds);
+	if (status == 0) {
+		r.volume = &volume;
+		status = receive(&r, &first, &policy);
+		if (r.temp_open)
+			temp_abort(&r.temp);
+		volume_close(&volume);
+	}
 	free(r.buf);
-	volume_close(&volume);
 	return status;
 }
