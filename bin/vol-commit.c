@@ -13,8 +13,8 @@
 
 static void usage(FILE *stream)
 {
-	fprintf(stream, "usage: vol-commit [-qv] [-k N] [-w SECONDS] "
-	                "[--from FILE] VOLUME\n");
+	fprintf(stream, "usage: vol-commit [-qv] [-k N] [--precache=now|later] "
+	                "[-w SECONDS] [--from FILE] VOLUME\n");
 }
 
 /* Opens FILE's directory and checks FILE is a regular file there. */
@@ -117,6 +117,7 @@ static void options_parse(int argc, char *argv[], struct commit_options *o)
 	static const struct option long_options[] = {
 	    {"from", required_argument, NULL, 'F'},
 	    {"keep", required_argument, NULL, 'k'},
+	    LONG_OPTION_PRECACHE,
 	    {"wait", required_argument, NULL, 'w'},
 	    LONG_OPTIONS_COMMON,
 	    {NULL, 0, NULL, 0}};
@@ -127,6 +128,9 @@ static void options_parse(int argc, char *argv[], struct commit_options *o)
 		switch (ch) {
 		case 'F':
 			o->from = optarg;
+			break;
+		case OPTION_PRECACHE:
+			option_precache(optarg, &o->policy);
 			break;
 		case 'k':
 			option_keep(optarg, &o->policy);
@@ -223,7 +227,7 @@ static int commit(struct volume *volume, const struct commit_options *o)
 
 int main(int argc, char *argv[])
 {
-	struct commit_options o = {{0, 0}, NULL, -1};
+	struct commit_options o = {{0}, NULL, -1};
 	struct volume volume;
 	int status;
 

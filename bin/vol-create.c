@@ -10,8 +10,9 @@
 
 static void usage(FILE *stream)
 {
-	fprintf(stream, "usage: vol-create [-fqv] [-k N] [-w SECONDS] -s SIZE "
-	                "VOLUME\n");
+	fprintf(stream,
+	        "usage: vol-create [-fqv] [-k N] [--precache=now|later] "
+	        "[-w SECONDS] -s SIZE VOLUME\n");
 }
 
 /* What the command line asks for. */
@@ -27,6 +28,7 @@ static void options_parse(int argc, char *argv[], struct options *opts)
 	static const struct option long_options[] = {
 	    {"force", no_argument, NULL, 'f'},
 	    {"keep", required_argument, NULL, 'k'},
+	    LONG_OPTION_PRECACHE,
 	    {"size", required_argument, NULL, 's'},
 	    {"wait", required_argument, NULL, 'w'},
 	    LONG_OPTIONS_COMMON,
@@ -39,6 +41,9 @@ static void options_parse(int argc, char *argv[], struct options *opts)
 		switch (ch) {
 		case 'f':
 			opts->force = 1;
+			break;
+		case OPTION_PRECACHE:
+			option_precache(optarg, &opts->policy);
 			break;
 		case 'k':
 			option_keep(optarg, &opts->policy);
@@ -84,7 +89,8 @@ static int volume_clear(struct volume *volume, const struct options *opts,
 	    volume->clean.st.st_blocks == 0) {
 		*done = 1;
 		if (!keep_disables_snapshots(&opts->policy) &&
-		    volume_precache_refresh(volume) != 0)
+		    volume_precache_settle(volume,
+		                           opts->policy.precache_later) != 0)
 			return volume_report_error(volume, errno);
 		return 0;
 	}
@@ -117,7 +123,7 @@ static int volume_make(struct volume *volume, const struct options *opts)
 	}
 	if (volume_stat(volume) != 0 ||
 	    (!keep_disables_snapshots(&opts->policy) &&
-	     volume_precache_refresh(volume) != 0))
+	     volume_precache_settle(volume, opts->policy.precache_later) != 0))
 		return volume_report_error(volume, errno);
 	return 0;
 }

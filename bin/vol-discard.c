@@ -11,7 +11,7 @@
 static void usage(FILE *stream)
 {
 	fprintf(stream, "usage: vol-discard [-qv] [-S SRC | --volatile] "
-	                "[-w SECONDS] VOLUME\n");
+	                "[--precache=now|later] [-w SECONDS] VOLUME\n");
 }
 
 /* Removes one of the volume's files; returns an exit status. */
@@ -31,12 +31,14 @@ static int file_remove(struct volume *volume, struct volume_file *file)
 struct options {
 	const char *source; /* -S SRC, or NULL */
 	int volatile_type, wait_seconds;
+	struct keep_policy policy; /* --precache */
 	const char *argument;
 };
 
 static void options_parse(int argc, char *argv[], struct options *opts)
 {
 	static const struct option long_options[] = {
+	    LONG_OPTION_PRECACHE,
 	    {"snapshot", required_argument, NULL, 'S'},
 	    {"volatile", no_argument, NULL, 'T'},
 	    {"wait", required_argument, NULL, 'w'},
@@ -48,6 +50,9 @@ static void options_parse(int argc, char *argv[], struct options *opts)
 	while ((ch = getopt_long(argc, argv, "S:w:" SHORT_OPTIONS_COMMON,
 	                         long_options, NULL)) != -1) {
 		switch (ch) {
+		case OPTION_PRECACHE:
+			option_precache(optarg, &opts->policy);
+			break;
 		case 'S':
 			opts->source = optarg;
 			break;
@@ -117,9 +122,8 @@ static int discard(struct volume *volume, struct volume *source,
 		/* An origin volume's next start should again be a rename.
 		 * The precache is made before D goes, so that removing D is
 		 * the last step, and a run without D has nothing to do. */
-		if (origin && volume->clean.exists &&
-		    !volume_precache_valid(volume) &&
-		    volume_precache_refresh(volume) != 0)
+		if (origin && volume_precache_settle(
+		                  volume, opts->policy.precache_later) != 0)
 			return volume_report_error(volume, errno);
 		if ((status = file_remove(volume, &volume->dirty)) != 0)
 			return status;

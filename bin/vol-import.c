@@ -14,8 +14,8 @@
 
 static void usage(FILE *stream)
 {
-	fprintf(stream, "usage: vol-import [-qv] [-k N] [-s SIZE] [-w SECONDS] "
-	                "VOLUME [FILE | -]\n");
+	fprintf(stream, "usage: vol-import [-qv] [-k N] [--precache=now|later] "
+	                "[-s SIZE] [-w SECONDS] VOLUME [FILE | -]\n");
 }
 
 /* Opens FILE for reading; it must be a regular file.  Returns 0 or an exit
@@ -123,6 +123,7 @@ static void options_parse(int argc, char *argv[], struct options *opts)
 {
 	static const struct option long_options[] = {
 	    {"keep", required_argument, NULL, 'k'},
+	    LONG_OPTION_PRECACHE,
 	    {"size", required_argument, NULL, 's'},
 	    {"wait", required_argument, NULL, 'w'},
 	    LONG_OPTIONS_COMMON,
@@ -133,6 +134,9 @@ static void options_parse(int argc, char *argv[], struct options *opts)
 	while ((ch = getopt_long(argc, argv, "k:s:w:" SHORT_OPTIONS_COMMON,
 	                         long_options, NULL)) != -1) {
 		switch (ch) {
+		case OPTION_PRECACHE:
+			option_precache(optarg, &opts->policy);
+			break;
 		case 'k':
 			option_keep(optarg, &opts->policy);
 			break;

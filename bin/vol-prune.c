@@ -120,7 +120,7 @@ static void options_parse(int argc, char *argv[], struct prune_options *o)
 	    {"wait", required_argument, NULL, 'w'},
 	    LONG_OPTIONS_COMMON,
 	    {NULL, 0, NULL, 0}};
-	struct keep_policy policy = {1, 1};
+	struct keep_policy policy = {1, 1, 0};
 	int ch;
 
 	while ((ch = getopt_long(argc, argv, "k:nuw:" SHORT_OPTIONS_COMMON,

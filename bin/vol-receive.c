@@ -21,8 +21,9 @@
 
 static void usage(FILE *stream)
 {
-	fprintf(stream, "usage: vol-receive [-qv] [-k N] [-w SECONDS] VOLUME "
-	                "< STREAM\n");
+	fprintf(stream,
+	        "usage: vol-receive [-qv] [-k N] [--precache=now|later] "
+	        "[-w SECONDS] VOLUME < STREAM\n");
 }
 
 /* A stream being received. */
@@ -292,10 +293,11 @@ int main(int argc, char *argv[])
 {
 	static const struct option long_options[] = {
 	    {"keep", required_argument, NULL, 'k'},
+	    LONG_OPTION_PRECACHE,
 	    {"wait", required_argument, NULL, 'w'},
 	    LONG_OPTIONS_COMMON,
 	    {NULL, 0, NULL, 0}};
-	struct keep_policy policy = {0, 0};
+	struct keep_policy policy = {0};
 	struct diff_record first;
 	struct receive r;
 	struct volume volume;
@@ -306,6 +308,8 @@ int main(int argc, char *argv[])
 	                         long_options, NULL)) != -1) {
 		if (ch == 'k')
 			option_keep(optarg, &policy);
+		else if (ch == OPTION_PRECACHE)
+			option_precache(optarg, &policy);
 		else if (ch == 'w')
 			wait_seconds = option_wait(optarg);
 		else

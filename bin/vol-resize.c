@@ -17,8 +17,9 @@
 
 static void usage(FILE *stream)
 {
-	fprintf(stream, "usage: vol-resize [-fqv] [-k N] [-w SECONDS] "
-	                "-s [+]SIZE VOLUME\n");
+	fprintf(stream,
+	        "usage: vol-resize [-fqv] [-k N] [--precache=now|later] "
+	        "[-w SECONDS] -s [+]SIZE VOLUME\n");
 }
 
 /* The first failure while telling loop devices their new capacity. */
@@ -294,6 +295,7 @@ static void options_parse(int argc, char *argv[], struct options *opts)
 	static const struct option long_options[] = {
 	    {"force", no_argument, NULL, 'f'},
 	    {"keep", required_argument, NULL, 'k'},
+	    LONG_OPTION_PRECACHE,
 	    {"size", required_argument, NULL, 's'},
 	    {"wait", required_argument, NULL, 'w'},
 	    LONG_OPTIONS_COMMON,
@@ -306,6 +308,9 @@ static void options_parse(int argc, char *argv[], struct options *opts)
 		switch (ch) {
 		case 'f':
 			opts->force = 1;
+			break;
+		case OPTION_PRECACHE:
+			option_precache(optarg, &opts->policy);
 			break;
 		case 'k':
 			option_keep(optarg, &opts->policy);

@@ -13,7 +13,7 @@
 static void usage(FILE *stream)
 {
 	fprintf(stream, "usage: vol-revert [-qv] [-k N] [-r REV] [--discard] "
-	                "[-w SECONDS] VOLUME\n");
+	                "[--precache=now|later] [-w SECONDS] VOLUME\n");
 }
 
 /* True if revision is the same inode as C (a link made by a crash). */
@@ -110,6 +110,7 @@ static void options_parse(int argc, char *argv[], struct options *opts)
 	static const struct option long_options[] = {
 	    {"discard", no_argument, NULL, 'D'},
 	    {"keep", required_argument, NULL, 'k'},
+	    LONG_OPTION_PRECACHE,
 	    {"revision", required_argument, NULL, 'r'},
 	    {"wait", required_argument, NULL, 'w'},
 	    LONG_OPTIONS_COMMON,
@@ -122,6 +123,9 @@ static void options_parse(int argc, char *argv[], struct options *opts)
 		switch (ch) {
 		case 'D':
 			opts->discard = 1;
+			break;
+		case OPTION_PRECACHE:
+			option_precache(optarg, &opts->policy);
 			break;
 		case 'k':
 			option_keep(optarg, &opts->policy);

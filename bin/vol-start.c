@@ -254,7 +254,7 @@ static int start(struct volume *volume, struct volume *source,
 
 int main(int argc, char *argv[])
 {
-	struct start_options o = {{0, 0}, NULL, -1, 0, -1};
+	struct start_options o = {{0}, NULL, -1, 0, -1};
 	struct volume volume, source_volume;
 	char path[PATH_MAX];
 	int status;

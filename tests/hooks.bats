@@ -32,9 +32,25 @@ pool_setup() {
 	printf TEMPLATE | dd of="$DIR/fedora.raw" conv=notrunc status=none
 	vol-import "$TEMPLATE_ROOT" "$DIR/fedora.raw"
 	vol-create -s 1M "$VM/private"
-	export POOL VOLATILE_SIZE=4M
+	# The precache made by the stop itself, so that a test sees the
+	# stop's whole work when the hook returns; the default, "later", has
+	# tests of its own.
+	export POOL VOLATILE_SIZE=4M PRECACHE=now
 	unset TEMPLATE REVISIONS_TO_KEEP KEEP
 	loop_devices=
+}
+
+# precache_awaited VOLUME: waits (up to 30 s) for the precache a hook left
+# to vol-precache in the background: it exists and no temp file is left.
+precache_awaited() {
+	local tries=0
+	while [ ! -f "$1-precache.img" ] || compgen -G "$1*~*" >/dev/null; do
+		tries=$((tries + 1))
+		[ "$tries" -le 300 ] || return 1
+		sleep 0.1
+	done
+	# Its lock is given back last: a tool that takes it waits for it.
+	flock -w 30 "$(lock_path "$(dirname "$1")")" true
 }
 
 qubes_style() {
@@ -91,6 +107,45 @@ domain_xml() {
 	[ "$(dir_state "$POOL/vm-templates/fedora")" = "$template_before" ]
 	run pool-check "$POOL"
 	[ "$status" -eq 0 ]
+}
+
+@test "qubes-style: PRECACHE=later (the default): the commit clones nothing, vol-precache does" {
+	pool_setup
+	unset PRECACHE
+	qubes_style vm1 start >/dev/null
+	printf RUN1 | dd of="$VM/private-dirty.img" conv=notrunc status=none
+	# One trace file per process: vol-commit's and vol-precache's apart.
+	run strace -f -ff -o "$DIR/trace" -e trace=ioctl,execve \
+		"$TOP/tests/hooks/qubes-style" vm1 stop
+	[ "$status" -eq 0 ]
+	[ -z "$output" ]
+	commit=$(grep -l 'execve("[^"]*/vol-commit", .*= 0$' "$DIR"/trace.*)
+	precache=$(grep -l 'execve("[^"]*/vol-precache", .*= 0$' "$DIR"/trace.*)
+	[ "$(ficlone_count "$commit")" -eq 0 ]
+	[ "$(ficlone_count "$precache")" -eq 1 ]
+	precache_awaited "$VM/private"
+	[ "$(head_bytes "$VM/private.img")" = RUN1 ]
+	cmp "$VM/private.img" "$VM/private-precache.img"
+	[ "$(mtime_ns "$VM/private-precache.img")" = "$(mtime_ns "$VM/private.img")" ]
+	# The next start is a rename of it.
+	precache_inode=$(inode "$VM/private-precache.img")
+	qubes_style vm1 start >/dev/null
+	[ "$(inode "$VM/private-dirty.img")" = "$precache_inode" ]
+}
+
+@test "libvirt-qemu: PRECACHE=later (the default): release returns, the precache follows" {
+	pool_setup
+	unset PRECACHE
+	libvirt_qemu vm1 prepare
+	printf GUEST | dd of="$VM/private-dirty.img" conv=notrunc status=none
+	run libvirt_qemu vm1 release
+	[ "$status" -eq 0 ]
+	[ -z "$output" ]
+	precache_awaited "$VM/private"
+	revision=$(revision_of "$VM" private 1)
+	[ "$(files_in "$VM")" = "private-precache.img private.img $revision" ]
+	cmp "$VM/private.img" "$VM/private-precache.img"
+	[ "$(mtime_ns "$VM/private-precache.img")" = "$(mtime_ns "$VM/private.img")" ]
 }
 
 @test "qubes-style: between start and stop, pool-check sees a running VM" {

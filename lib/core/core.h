@@ -613,13 +613,20 @@ int volume_clone_of(struct volume *volume, const char *src_name,
                     struct volume_file *file);
 /* Removes P if it exists. */
 int volume_precache_remove(struct volume *volume);
+/*
+ * After C changed: keeps a valid P; a missing or stale one is made anew,
+ * or with later only a stale one is removed (--precache=later: the next
+ * start, or vol-precache(1), makes it).  Nothing without C.
+ */
+int volume_precache_settle(struct volume *volume, int later);
 
 /* ---- replace.c: a new clean image ---- */
 
-/* How volume_replace_clean treats revisions (the -k option). */
+/* What a change keeps: revisions (the -k option) and P (--precache). */
 struct keep_policy {
 	int given; /* -k was given; without it revisions are kept, all */
 	int keep;  /* its value: revisions to keep, or -1 (none, no P) */
+	int precache_later; /* --precache=later: no new P, a stale one goes */
 };
 
 /* True if the policy lets C become a revision. */
@@ -628,7 +635,8 @@ int keep_saves_revisions(const struct keep_policy *policy);
 int keep_disables_snapshots(const struct keep_policy *policy);
 
 /* Finishes what a command cut short after replacing C left undone:
- * pruning with -k, and a missing or stale P (removed with -k -1). */
+ * pruning with -k, and a missing or stale P (removed with -k -1, and a
+ * stale one with --precache=later). */
 int volume_finish(struct volume *volume, const struct keep_policy *policy);
 
 /* Flags of volume_replace_clean. */
@@ -642,10 +650,11 @@ int volume_finish(struct volume *volume, const struct keep_policy *policy);
  * Makes the complete file "from" (in from_dir, or the VM directory if
  * NULL; on the same filesystem) the new C: fsyncs it, prepares the new P
  * from it, saves the old C as a revision (with REPLACE_SAVE, when C exists
- * and the policy allows), replaces C, then installs P (or with -k -1
- * removes it), prunes (with -k) and, with REPLACE_KEEP_NAME, removes the
- * revision's own name.  A failure before C is replaced leaves the volume
- * as it was; after it, volume_finish() does the rest.
+ * and the policy allows), replaces C, then installs P (or with -k -1 or
+ * --precache=later removes the old one), prunes (with -k) and, with
+ * REPLACE_KEEP_NAME, removes the revision's own name.  A failure before C
+ * is replaced leaves the volume as it was; after it, volume_finish() does
+ * the rest.
  */
 int volume_replace_clean(struct volume *volume, const struct dir *from_dir,
                          const char *from, unsigned flags,

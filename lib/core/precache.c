@@ -107,3 +107,14 @@ int volume_precache_refresh(struct volume *volume)
 {
 	return volume_clone_of(volume, volume->clean.name, &volume->precache);
 }
+
+int volume_precache_settle(struct volume *volume, int later)
+{
+	if (!volume->clean.exists || volume_precache_valid(volume))
+		return 0;
+	/* Later, the stop costs no clone; the stale P must go all the
+	 * same, or a start would have to tell it from a valid one. */
+	if (later)
+		return volume_precache_remove(volume);
+	return volume_precache_refresh(volume);
+}

@@ -42,9 +42,7 @@ int volume_finish(struct volume *volume, const struct keep_policy *policy)
 		return -1;
 	if (keep_disables_snapshots(policy))
 		return volume_precache_remove(volume);
-	if (volume->clean.exists && !volume_precache_valid(volume))
-		return volume_precache_refresh(volume);
-	return 0;
+	return volume_precache_settle(volume, policy->precache_later);
 }
 
 /* One run of volume_replace_clean: what it was asked, and what it has
@@ -90,12 +88,12 @@ static int new_image_sync(struct replacing *r)
 /* The new P, a copy of the new C, is made before anything changes: it is
  * the one step that may fail for want of space (a copy where the
  * filesystem cannot clone), and it is ready to install at once when C is
- * new. */
+ * new.  --precache=later leaves it to the next start or vol-precache. */
 static int precache_prepare(struct replacing *r)
 {
 	struct volume *volume = r->volume;
 
-	if (keep_disables_snapshots(r->policy) ||
+	if (keep_disables_snapshots(r->policy) || r->policy->precache_later ||
 	    from_is(r, volume->precache.name))
 		return 0;
 	if (volume_clone_prepare(volume, r->fd, r->from_dir, r->from,
@@ -179,7 +177,8 @@ static int clean_replace(struct replacing *r)
 	return clean_is_new(r);
 }
 
-/* Installs the new P, or with -k -1 removes the old one. */
+/* Installs the new P, or with -k -1 or --precache=later removes the
+ * old one, a copy of the old C. */
 static int precache_settle(struct replacing *r)
 {
 	if (r->pending) {
@@ -189,6 +188,8 @@ static int precache_settle(struct replacing *r)
 	}
 	if (keep_disables_snapshots(r->policy))
 		return volume_precache_remove(r->volume);
+	if (r->policy->precache_later && !from_is(r, r->volume->precache.name))
+		return volume_precache_settle(r->volume, 1);
 	return 0;
 }
 

@@ -48,6 +48,12 @@ void option_common(int ch);
 	{"verbose", no_argument, NULL, 'v'}
 /* clang-format on */
 #define SHORT_OPTIONS_COMMON "hqVv"
+/* --precache=now|later, of the tools that change C (option_precache). */
+#define OPTION_PRECACHE 0x100
+/* clang-format off */
+#define LONG_OPTION_PRECACHE \
+	{"precache", required_argument, NULL, OPTION_PRECACHE}
+/* clang-format on */
 
 /* Prints "prog: message", the usage on stderr, and exits 64. */
 void usage_error(const char *fmt, ...)
@@ -55,6 +61,9 @@ void usage_error(const char *fmt, ...)
 /* Option parsers: each parses arg, or is a usage_error ("invalid ..."). */
 void option_keep(const char *arg, struct keep_policy *policy);
 int option_wait(const char *arg);
+/* --precache=now (make P at once, the default) or later (leave it to the
+ * next start or vol-precache). */
+void option_precache(const char *arg, struct keep_policy *policy);
 off_t option_size(const char *arg);
 /* A number of decimal digits up to max; what names it in the message
  * ("invalid WHAT: ARG"). */

@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "frame.h"
 
@@ -81,6 +82,16 @@ void option_keep(const char *arg, struct keep_policy *policy)
 		usage_error("invalid -k value: %s (an integer from -1 up)",
 		            arg);
 	policy->given = 1;
+}
+
+void option_precache(const char *arg, struct keep_policy *policy)
+{
+	if (strcmp(arg, "now") == 0)
+		policy->precache_later = 0;
+	else if (strcmp(arg, "later") == 0)
+		policy->precache_later = 1;
+	else
+		usage_error("invalid --precache value: %s (now or later)", arg);
 }
 
 int option_wait(const char *arg)
