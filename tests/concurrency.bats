@@ -1,8 +1,8 @@
 #!/usr/bin/env bats
 # Concurrency.  Eight processes run 25 rounds each of random vol-start,
-# vol-commit, vol-revert, vol-prune and vol-info calls, some with -w 0 and
-# some waiting, on one volume, or on four sibling volumes of one VM
-# directory.  Meanwhile a reader that takes no lock calls vol-info (and
+# vol-commit (also with --precache=later), vol-precache, vol-revert,
+# vol-prune and vol-info calls, some with -w 0 and some waiting, on one
+# volume, or on four sibling volumes of one VM directory.  Meanwhile a reader that takes no lock calls vol-info (and
 # pool-check, where it is built) in a loop, and a checker takes the VM
 # directory's lock now and then to look at a state no tool is changing.
 #
@@ -120,7 +120,7 @@ worker() {
 		1) mode=wait wait_option=() ;;
 		2) mode=wait wait_option=(-w 60) ;;
 		esac
-		case $((RANDOM % 9)) in
+		case $((RANDOM % 11)) in
 		0 | 1) tool_run "$id" "$mode" vol-start "${wait_option[@]}" "$v" ;;
 		2 | 3 | 4)
 			token_write "$id" "$name" "T-$name-$id-$round"
@@ -130,6 +130,11 @@ worker() {
 		6) tool_run "$id" "$mode" vol-revert "${wait_option[@]}" -k "$keep" "$v" ;;
 		7) tool_run "$id" "$mode" vol-prune "${wait_option[@]}" -k $((keep % 2 + 1)) "$v" ;;
 		8) tool_run "$id" "$mode" vol-info -r "$v" ;;
+		9)
+			token_write "$id" "$name" "T-$name-$id-$round"
+			tool_run "$id" "$mode" vol-commit "${wait_option[@]}" --precache=later -k "$keep" "$v"
+			;;
+		10) tool_run "$id" "$mode" vol-precache "${wait_option[@]}" -q "$v" ;;
 		esac
 	done
 	return 0

@@ -70,6 +70,14 @@ teardown_file() {
 	crash_case "vol-commit -k -1" btrfs
 }
 
+@test "crash: vol-commit --precache=later (btrfs): every kill leaves a consistent state, a re-run finishes" {
+	crash_case "vol-commit --precache=later" btrfs
+}
+
+@test "crash: vol-precache (btrfs): every kill leaves a consistent state, a re-run finishes" {
+	crash_case "vol-precache" btrfs
+}
+
 @test "crash: vol-discard (btrfs): every kill leaves a consistent state, a re-run finishes" {
 	crash_case "vol-discard" btrfs
 }
@@ -112,6 +120,14 @@ teardown_file() {
 
 @test "crash: vol-commit -k 1 (xfs): every kill leaves a consistent state, a re-run finishes" {
 	crash_case "vol-commit -k 1" xfs
+}
+
+@test "crash: vol-commit --precache=later (xfs): every kill leaves a consistent state, a re-run finishes" {
+	crash_case "vol-commit --precache=later" xfs
+}
+
+@test "crash: vol-precache (xfs): every kill leaves a consistent state, a re-run finishes" {
+	crash_case "vol-precache" xfs
 }
 
 @test "crash: vol-revert -r 1 (xfs): every kill leaves a consistent state, a re-run finishes" {

@@ -244,6 +244,13 @@ need_root() {
 64 | none | invalid option    | vol-receive -Z "$V"
 64 | none | unrecognized      | vol-receive --bogus "$V"
 64 | none | invalid -w        | vol-receive -w soon "$V"
+64 | none | missing operand   | vol-precache
+64 | none | invalid option    | vol-precache -Z "$V"
+64 | none | unrecognized      | vol-precache --bogus "$V"
+64 | none | invalid -w        | vol-precache -w soon "$V"
+64 | none | invalid --precache | vol-commit --precache=soon "$V"
+64 | none | invalid --precache | vol-create --precache= -s 1M "$N"
+64 | none | invalid --precache | vol-receive --precache=LATER "$V"
 64 | none | missing operand   | vol-info
 64 | none | invalid option    | vol-info -Z "$V"
 64 | none | unrecognized      | vol-info --bogus "$V"
@@ -317,6 +324,8 @@ VOLUME_COMMANDS=(
 	'vol-commit "$V"'
 	'vol-commit -k 0 "$V"'
 	'vol-commit --from "$R1" "$V"'
+	'vol-commit --precache=later "$V"'
+	'vol-precache "$V"'
 	'vol-discard "$V"'
 	'vol-discard -S "$S" "$V"'
 	'vol-revert -r 1 "$V"'
@@ -456,6 +465,7 @@ EOF
 66 | none | no such           | vol-info "\$W/pool/appvms/dangling/private"
 66 | none | no such           | vol-start "\$W/pool/appvms/dangling/private"
 66 | none | no such           | vol-commit "\$W/pool/appvms/dangling/private"
+66 | none | no such           | vol-precache "\$W/pool/appvms/dangling/private"
 66 | none | no such           | vol-remove -f "\$W/pool/appvms/dangling/private"
 73 | none | exists            | vol-create -s 1M "\$W/pool/appvms/dangling/private"
 73 | none | exists            | vol-import "\$W/pool/appvms/dangling/private" "\$V.img"
@@ -474,8 +484,10 @@ odd_lifecycle() {
 	d=$(vol-start "$v")
 	[ "$d" = "$v-dirty.img" ]
 	printf ONE | dd of="$d" conv=notrunc status=none
-	vol-commit -k 2 "$v"
-	[ "$(head_bytes "$v.img" 3)" = ONE ]
+	vol-commit -k 2 --precache=later "$v"
+	[ "$(head_bytes "$v.img" 3)" = ONE ] && [ ! -e "$v-precache.img" ]
+	vol-precache "$v"
+	cmp "$v.img" "$v-precache.img"
 	# The TAB-separated lines cannot carry a newline; JSON can.
 	if [[ "$v" != *$'\n'* ]]; then
 		[ "$(vol-info "$v" | sed -n 's/^path\t//p')" = "$v.img" ]

@@ -71,6 +71,14 @@ teardown_file() {
 	inject_case "vol-commit -k -1" btrfs
 }
 
+@test "inject: vol-commit --precache=later (btrfs): an error rolls back or leaves a state a re-run completes" {
+	inject_case "vol-commit --precache=later" btrfs
+}
+
+@test "inject: vol-precache (btrfs): an error rolls back or leaves a state a re-run completes" {
+	inject_case "vol-precache" btrfs
+}
+
 @test "inject: vol-discard (btrfs): an error rolls back or leaves a state a re-run completes" {
 	inject_case "vol-discard" btrfs
 }
@@ -113,6 +121,14 @@ teardown_file() {
 
 @test "inject: vol-commit -k 1 (xfs): an error rolls back or leaves a state a re-run completes" {
 	inject_case "vol-commit -k 1" xfs
+}
+
+@test "inject: vol-commit --precache=later (xfs): an error rolls back or leaves a state a re-run completes" {
+	inject_case "vol-commit --precache=later" xfs
+}
+
+@test "inject: vol-precache (xfs): an error rolls back or leaves a state a re-run completes" {
+	inject_case "vol-precache" xfs
 }
 
 @test "inject: vol-revert -r 1 (xfs): an error rolls back or leaves a state a re-run completes" {

@@ -276,6 +276,9 @@ struct diff_reader {
 	int fd;
 	const char *reason; /* why it was refused (errno EINVAL) */
 	uint64_t consumed;  /* bytes read */
+	/* Read ahead: a stream of small records costs few read(2)s. */
+	unsigned char ahead[65536];
+	size_t ahead_start, ahead_end;
 	int has_from, has_to, has_size, data_seen, ended;
 	char from[DIFF_NAME_MAX + 1], to[DIFF_NAME_MAX + 1];
 	uint64_t size;

@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "core.h"
@@ -39,22 +40,41 @@ static uint64_t le64_get(const unsigned char *p)
 	return value;
 }
 
-/* Writes all of count bytes, through short writes and EINTR. */
-static int write_all(int fd, const void *data, size_t count)
+/* Writes all of head (head_count bytes) then of data (count bytes),
+ * through short writes and EINTR: one writev(2) where the pipe takes it,
+ * so that a record of a few KiB costs one system call, not two. */
+static int write_both(int fd, const void *head, size_t head_count,
+                      const void *data, size_t count)
 {
-	const char *p = data;
+	struct iovec iov[2] = {{(void *)head, head_count},
+	                       {(void *)data, count}};
+	struct iovec *v = iov;
+	int n_iov = 2;
 	ssize_t n;
 
-	while (count > 0) {
-		n = write(fd, p, count);
+	while (n_iov > 0) {
+		n = writev(fd, v, n_iov);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
 			return -1;
-		p += n;
-		count -= (size_t)n;
+		while (n_iov > 0 && (size_t)n >= v->iov_len) {
+			n -= (ssize_t)v->iov_len;
+			v++;
+			n_iov--;
+		}
+		if (n_iov > 0) {
+			v->iov_base = (char *)v->iov_base + n;
+			v->iov_len -= (size_t)n;
+		}
 	}
 	return 0;
+}
+
+/* Writes all of count bytes, through short writes and EINTR. */
+static int write_all(int fd, const void *data, size_t count)
+{
+	return write_both(fd, data, count, NULL, 0);
 }
 
 int diff_write_header(int fd)
@@ -75,9 +95,7 @@ int diff_write_name(int fd, char tag, const char *name)
 	record[1] = (unsigned char)length;
 	record[2] = (unsigned char)(length >> 8);
 	record[3] = record[4] = 0;
-	if (write_all(fd, record, sizeof(record)) != 0)
-		return -1;
-	return write_all(fd, name, length);
+	return write_both(fd, record, sizeof(record), name, length);
 }
 
 int diff_write_size(int fd, uint64_t size)
@@ -88,27 +106,26 @@ int diff_write_size(int fd, uint64_t size)
 	return write_all(fd, record, sizeof(record));
 }
 
-/* The head of a 'w' or 'z' record. */
-static int range_write(int fd, char tag, uint64_t offset, uint64_t length)
+/* A 'w' or 'z' record: its head, then for a 'w' the data. */
+static int range_write(int fd, char tag, uint64_t offset, uint64_t length,
+                       const void *data, size_t count)
 {
 	unsigned char record[17];
 
 	record[0] = (unsigned char)tag;
 	le64_put(record + 1, offset);
 	le64_put(record + 9, length);
-	return write_all(fd, record, sizeof(record));
+	return write_both(fd, record, sizeof(record), data, count);
 }
 
 int diff_write_data(int fd, uint64_t offset, const void *data, size_t length)
 {
-	if (range_write(fd, 'w', offset, length) != 0)
-		return -1;
-	return write_all(fd, data, length);
+	return range_write(fd, 'w', offset, length, data, length);
 }
 
 int diff_write_zero(int fd, uint64_t offset, uint64_t length)
 {
-	return range_write(fd, 'z', offset, length);
+	return range_write(fd, 'z', offset, length, NULL, 0);
 }
 
 int diff_write_end(int fd)
@@ -118,6 +135,37 @@ int diff_write_end(int fd)
 
 /* ---- reading ---- */
 
+/* Reads what the stream holds, up to count bytes, from the bytes read
+ * ahead, or from the descriptor: 0 at its end, -1 with errno. */
+static ssize_t read_some(struct diff_reader *r, void *buf, size_t count)
+{
+	size_t n;
+	ssize_t got;
+
+	if (r->ahead_start == r->ahead_end) {
+		/* A large read goes straight to its destination. */
+		if (count >= sizeof(r->ahead)) {
+			do
+				got = read(r->fd, buf, count);
+			while (got < 0 && errno == EINTR);
+			return got;
+		}
+		do
+			got = read(r->fd, r->ahead, sizeof(r->ahead));
+		while (got < 0 && errno == EINTR);
+		if (got <= 0)
+			return got;
+		r->ahead_start = 0;
+		r->ahead_end = (size_t)got;
+	}
+	n = r->ahead_end - r->ahead_start;
+	if (n > count)
+		n = count;
+	memcpy(buf, r->ahead + r->ahead_start, n);
+	r->ahead_start += n;
+	return (ssize_t)n;
+}
+
 /* Reads exactly count bytes: 0; -1 with EINVAL (reason set) if the
  * stream ends first; -1 with errno if reading fails. */
 static int read_exact(struct diff_reader *r, void *buf, size_t count)
@@ -126,9 +174,7 @@ static int read_exact(struct diff_reader *r, void *buf, size_t count)
 	ssize_t n;
 
 	while (count > 0) {
-		n = read(r->fd, p, count);
-		if (n < 0 && errno == EINTR)
-			continue;
+		n = read_some(r, p, count);
 		if (n < 0) {
 			r->reason = NULL;
 			return -1;
@@ -280,9 +326,7 @@ int diff_read_trailing(struct diff_reader *r)
 	char byte;
 	ssize_t n;
 
-	do
-		n = read(r->fd, &byte, 1);
-	while (n < 0 && errno == EINTR);
+	n = read_some(r, &byte, 1);
 	if (n < 0)
 		return -1;
 	if (n > 0)

@@ -14,6 +14,9 @@
                                        a new sparse file of SIZE bytes
   helper.py pool POOL COUNT            POOL/appvms/vmN/private.img and a
                                        valid -precache.img for N < COUNT
+  helper.py writes STREAM              the arguments of an xfs_io that
+                                       writes the 'w' ranges of an rbd diff
+                                       v1 STREAM and fsyncs, one per line
 """
 import os
 import random
@@ -86,6 +89,31 @@ def pool(path, count):
         os.utime(precache, ns=(st.st_atime_ns, st.st_mtime_ns))
 
 
+def writes(path):
+    with open(path, "rb") as f:
+        stream = f.read()
+    if not stream.startswith(b"rbd diff v1\n"):
+        sys.exit(f"helper.py: {path}: not an rbd diff v1 stream")
+    i = 12
+    while i < len(stream):
+        tag = stream[i:i + 1]
+        i += 1
+        if tag in (b"f", b"t"):
+            i += 4 + int.from_bytes(stream[i:i + 4], "little")
+        elif tag == b"s":
+            i += 8
+        elif tag in (b"w", b"z"):
+            offset = int.from_bytes(stream[i:i + 8], "little")
+            length = int.from_bytes(stream[i + 8:i + 16], "little")
+            i += 16
+            if tag == b"w":
+                i += length
+                print(f"-c\npwrite -q -S 0x5a {offset} {length}")
+        else:
+            break
+    print("-c\nfsync")
+
+
 def main(argv):
     what, args = argv[1], argv[2:]
     if what == "data":
@@ -98,6 +126,8 @@ def main(argv):
         revisions(args[0], int(args[1]), int(args[2]))
     elif what == "pool":
         pool(args[0], int(args[1]))
+    elif what == "writes":
+        writes(args[0])
     else:
         sys.exit(f"helper.py: unknown command {what}")
 
