@@ -390,3 +390,14 @@ write_same_mtime() {
 	run check "vm d - 1" "vm/private-dirty.img f D0 3" "vm/private.img f D0 2"
 	[[ "$output" == *"vm/private.img: the clean image changed"* ]]
 }
+
+@test "vol-snapshot: after revision 18446744073709551615 no id is left: 65, nothing changed" {
+	vol_setup btrfs
+	vm_running RUN1
+	head -c 4096 /dev/zero >"$VM/private.img.18446744073709551615@2020-01-01T00:00:00Z"
+	before=$(dir_state "$VM")
+	run vol-snapshot "$B"
+	[ "$status" -eq 65 ]
+	[[ "$output" == *"no revision id is left"* ]]
+	[ "$(dir_state "$VM")" = "$before" ]
+}
