@@ -111,7 +111,7 @@ static int snapshot(struct volume *volume, const struct snapshot_options *o)
 
 int main(int argc, char *argv[])
 {
-	struct snapshot_options o = {{0, 0}, -1};
+	struct snapshot_options o = {.wait_seconds = -1};
 	struct volume volume;
 	int status;
 
