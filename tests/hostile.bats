@@ -243,6 +243,13 @@ need_root() {
 64 | none | extra operand     | vol-receive "$V" "$S"
 64 | none | invalid option    | vol-receive -Z "$V"
 64 | none | unrecognized      | vol-receive --bogus "$V"
+64 | none | missing operand   | vol-snapshot
+64 | none | extra operand     | vol-snapshot "$V" "$S"
+64 | none | invalid option    | vol-snapshot -Z "$V"
+64 | none | unrecognized      | vol-snapshot --bogus "$V"
+64 | none | invalid -w        | vol-snapshot -w soon "$V"
+64 | dirty | invalid -k value | vol-snapshot -k 0 "$V"
+64 | dirty | invalid -k value | vol-snapshot -k -1 "$V"
 64 | none | invalid -w        | vol-receive -w soon "$V"
 64 | none | missing operand   | vol-precache
 64 | none | invalid option    | vol-precache -Z "$V"
@@ -300,6 +307,7 @@ KEEP_COMMANDS=(
 	'vol-prune -k %s "$V"'
 	'vol-resize -k %s -f -s 32K "$V"'
 	'vol-receive -k %s "$V"'
+	'vol-snapshot -k %s "$V"'
 )
 
 @test "hostile: bad -k values: 64, \"invalid -k value\", nothing changed" {
@@ -340,6 +348,7 @@ VOLUME_COMMANDS=(
 	'vol-export "$V"'
 	'vol-export -r 1 "$V"'
 	'vol-export -i 1 "$V"'
+	'vol-snapshot "$V"'
 )
 
 # clean_dirty_precache_table KIND...: for C, D and P of each KIND, every
@@ -391,6 +400,7 @@ REVISION_COMMANDS=(
 	'65 | none  | vol-info -r "$V"'
 	'65 | none  | vol-export -r 2 "$V"'
 	'65 | none  | vol-export -i 2 "$V"'
+	'65 | dirty | vol-snapshot "$V"'
 )
 
 revision_table() {
@@ -467,6 +477,7 @@ EOF
 66 | none | no such           | vol-commit "\$W/pool/appvms/dangling/private"
 66 | none | no such           | vol-precache "\$W/pool/appvms/dangling/private"
 66 | none | no such           | vol-remove -f "\$W/pool/appvms/dangling/private"
+66 | none | no such           | vol-snapshot "\$W/pool/appvms/dangling/private"
 73 | none | exists            | vol-create -s 1M "\$W/pool/appvms/dangling/private"
 73 | none | exists            | vol-import "\$W/pool/appvms/dangling/private" "\$V.img"
 73 | none | exists            | vol-start --volatile -s 1M "\$W/pool/appvms/dangling/private"

@@ -559,6 +559,26 @@ int volume_remove_all(struct volume *volume, int dry_run,
                                    void *context),
                       void *context);
 
+/* ---- snapshot.c: a revision of a running volume's dirty image ---- */
+
+/* What volume_snapshot did. */
+enum snapshot_result {
+	SNAPSHOT_MADE,  /* a new revision holds D's bytes */
+	SNAPSHOT_LATEST /* the latest revision holds them already */
+};
+
+/*
+ * Makes the next revision (one more than the highest id) a clone of D as
+ * it is now, named after D's mtime in UTC seconds, with D's mtime to the
+ * nanosecond, sealed (image_seal) and fsynced under a temp name, then
+ * renamed to its name and the directory fsynced; D and C stay as they
+ * are.  If the latest revision already holds D's bytes (the same size
+ * and mtime, and still D's very blocks), nothing is made.  Writes the
+ * name of the revision holding D's bytes into name; returns a
+ * snapshot_result, or -1: EOPNOTSUPP where the filesystem cannot clone.
+ */
+int volume_snapshot(struct volume *volume, char *name, size_t size);
+
 /* ---- space.c: what a volume's images and revisions take on the disk ---- */
 
 #define SPACE_NONE SIZE_MAX
