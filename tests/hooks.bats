@@ -131,6 +131,19 @@ domain_xml() {
 	precache_inode=$(inode "$VM/private-precache.img")
 	qubes_style vm1 start >/dev/null
 	[ "$(inode "$VM/private-dirty.img")" = "$precache_inode" ]
+	# The stop keeps every revision; the background prunes to
+	# REVISIONS_TO_KEEP (1), before it makes the precache.
+	printf RUN2 | dd of="$VM/private-dirty.img" conv=notrunc status=none
+	run strace -f -ff -o "$DIR/trace2" -e trace=unlinkat,execve \
+		"$TOP/tests/hooks/qubes-style" vm1 stop
+	[ "$status" -eq 0 ]
+	commit=$(grep -l 'execve("[^"]*/vol-commit", .*= 0$' "$DIR"/trace2.*)
+	[ "$(grep -c 'unlinkat(.*private\.img\.1@' "$commit")" -eq 0 ]
+	precache_awaited "$VM/private"
+	revision=$(revision_of "$VM" private 2)
+	[ "$(files_in "$VM")" = "private-precache.img private.img $revision" ]
+	[ "$(head_bytes "$VM/$revision")" = RUN1 ]
+	[ "$(head_bytes "$VM/private.img")" = RUN2 ]
 }
 
 @test "libvirt-qemu: PRECACHE=later (the default): release returns, the precache follows" {
