@@ -4,6 +4,11 @@
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
 MANDIR ?= $(PREFIX)/share/man
+# Where bash-completion loads a command's completion from when it is first
+# completed; it searches $(PREFIX)/share too (XDG_DATA_DIRS).
+COMPLETIONSDIR ?= $(shell pkg-config --define-variable=datadir=$(PREFIX)/share \
+	--variable=completionsdir bash-completion 2>/dev/null || \
+	echo $(PREFIX)/share/bash-completion/completions)
 DESTDIR ?=
 
 CC ?= cc
@@ -35,16 +40,26 @@ FRAME_OBJECTS = $(patsubst %.c,%.o,$(sort $(wildcard lib/frame/*.c)))
 LIB_OBJECTS = $(CORE_OBJECTS) $(FRAME_OBJECTS)
 HEADERS = lib/core/core.h lib/frame/frame.h
 SHELL_FILES = .ci/run tests/run tests/layers $(wildcard tests/*.bash tests/*.bats tests/*.sh \
-	tests/demo tests/hooks/* tests/guest/* tests/fuzz/run tests/bench/run tests/bench/*.sh)
+	tests/demo tests/hooks/* tests/guest/* tests/fuzz/run tests/bench/run tests/bench/*.sh) \
+	lib/completion/options lib/completion/file-reflink
+
+# The bash completion of every tool, with the options read from each
+# tool's getopt_long table (lib/completion/options).
+COMPLETION = lib/completion/file-reflink
 
 # Objects are rebuilt when the flags change, e.g. between SAN=1 and not.
 FLAGS_STAMP = lib/.build-flags
 
-all: $(PROGRAMS)
+all: $(PROGRAMS) $(COMPLETION)
 
 $(FLAGS_STAMP): FORCE
 	@echo '$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS)' | cmp -s - $@ || \
 		echo '$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS)' > $@
+
+$(COMPLETION): lib/completion/file-reflink.bash.in lib/completion/options \
+		lib/frame/frame.h $(TOOLS:%=bin/%.c)
+	lib/completion/options -t $< lib/frame/frame.h $(TOOLS:%=bin/%.c) > $@.tmp
+	mv $@.tmp $@
 
 lib/core/%.o: lib/core/%.c lib/core/core.h $(FLAGS_STAMP)
 	$(CC) $(CORE_CFLAGS) -c -o $@ $<
@@ -66,11 +81,15 @@ install: all
 	if [ -n "$(MAN7)" ]; then \
 		install -d $(DESTDIR)$(MANDIR)/man7 && \
 		install -m 644 $(MAN7) $(DESTDIR)$(MANDIR)/man7; fi
+	install -d $(DESTDIR)$(COMPLETIONSDIR)
+	install -m 644 $(COMPLETION) $(DESTDIR)$(COMPLETIONSDIR)/file-reflink
+	for t in $(TOOLS); do ln -sf file-reflink $(DESTDIR)$(COMPLETIONSDIR)/$$t; done
 
 uninstall:
 	for t in $(TOOLS); do rm -f $(DESTDIR)$(BINDIR)/$$t \
-		$(DESTDIR)$(MANDIR)/man1/$$t.1; done
+		$(DESTDIR)$(MANDIR)/man1/$$t.1 $(DESTDIR)$(COMPLETIONSDIR)/$$t; done
 	for m in $(MAN7); do rm -f $(DESTDIR)$(MANDIR)/man7/$${m#man/}; done
+	rm -f $(DESTDIR)$(COMPLETIONSDIR)/file-reflink
 
 check: all
 	@tests/run
@@ -94,7 +113,7 @@ fuzz:
 bench: all
 	@tests/bench/run $(BENCH_OUT)
 
-lint: $(LIB)
+lint: $(LIB) $(COMPLETION)
 	shellcheck -x $(SHELL_FILES)
 	@for page in $(MAN1) $(MAN7); do \
 		out=$$(groff -mandoc -ww -z $$page 2>&1); \
@@ -105,7 +124,7 @@ lint: $(LIB)
 	@echo "lint: clean"
 
 clean:
-	rm -f $(PROGRAMS) $(LIB) $(LIB_OBJECTS) $(FLAGS_STAMP)
+	rm -f $(PROGRAMS) $(LIB) $(LIB_OBJECTS) $(FLAGS_STAMP) $(COMPLETION)
 
 FORCE:
 
