@@ -4,11 +4,14 @@
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
 MANDIR ?= $(PREFIX)/share/man
+LIBEXECDIR ?= $(PREFIX)/libexec
 # Where bash-completion loads a command's completion from when it is first
 # completed; it searches $(PREFIX)/share too (XDG_DATA_DIRS).
 COMPLETIONSDIR ?= $(shell pkg-config --define-variable=datadir=$(PREFIX)/share \
 	--variable=completionsdir bash-completion 2>/dev/null || \
 	echo $(PREFIX)/share/bash-completion/completions)
+# systemd reads units from /usr/local/lib/systemd/system as well.
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 DESTDIR ?=
 
 CC ?= cc
@@ -41,25 +44,42 @@ LIB_OBJECTS = $(CORE_OBJECTS) $(FRAME_OBJECTS)
 HEADERS = lib/core/core.h lib/frame/frame.h
 SHELL_FILES = .ci/run tests/run tests/layers $(wildcard tests/*.bash tests/*.bats tests/*.sh \
 	tests/demo tests/hooks/* tests/guest/* tests/fuzz/run tests/bench/run tests/bench/*.sh) \
-	lib/completion/options lib/completion/file-reflink
+	lib/completion/options lib/completion/file-reflink lib/systemd/each-volume
 
 # The bash completion of every tool, with the options read from each
 # tool's getopt_long table (lib/completion/options).
 COMPLETION = lib/completion/file-reflink
+# The systemd units (lib/systemd): a check, a prune and, with vol-precache,
+# a precache of a pool, each a service and a daily timer.  The services
+# are made from their .in templates with the BINDIR they run the tools
+# from; each-volume runs a tool on every volume of a pool.
+UNIT_NAMES = check prune $(if $(filter vol-precache,$(TOOLS)),precache)
+SERVICES = $(UNIT_NAMES:%=lib/systemd/file-reflink-%@.service)
+TIMERS = $(UNIT_NAMES:%=lib/systemd/file-reflink-%@.timer)
+PKGLIBEXECDIR = $(LIBEXECDIR)/file-reflink
 
 # Objects are rebuilt when the flags change, e.g. between SAN=1 and not.
 FLAGS_STAMP = lib/.build-flags
+# And the units when the directories they name change.
+PATHS_STAMP = lib/systemd/.paths
 
-all: $(PROGRAMS) $(COMPLETION)
+all: $(PROGRAMS) $(COMPLETION) $(SERVICES)
 
 $(FLAGS_STAMP): FORCE
 	@echo '$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS)' | cmp -s - $@ || \
 		echo '$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS)' > $@
 
+$(PATHS_STAMP): FORCE
+	@echo '$(BINDIR) $(PKGLIBEXECDIR)' | cmp -s - $@ || \
+		echo '$(BINDIR) $(PKGLIBEXECDIR)' > $@
+
 $(COMPLETION): lib/completion/file-reflink.bash.in lib/completion/options \
 		lib/frame/frame.h $(TOOLS:%=bin/%.c)
 	lib/completion/options -t $< lib/frame/frame.h $(TOOLS:%=bin/%.c) > $@.tmp
 	mv $@.tmp $@
+
+lib/systemd/%.service: lib/systemd/%.service.in $(PATHS_STAMP)
+	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@LIBEXECDIR@|$(PKGLIBEXECDIR)|g' $< > $@
 
 lib/core/%.o: lib/core/%.c lib/core/core.h $(FLAGS_STAMP)
 	$(CC) $(CORE_CFLAGS) -c -o $@ $<
@@ -84,12 +104,19 @@ install: all
 	install -d $(DESTDIR)$(COMPLETIONSDIR)
 	install -m 644 $(COMPLETION) $(DESTDIR)$(COMPLETIONSDIR)/file-reflink
 	for t in $(TOOLS); do ln -sf file-reflink $(DESTDIR)$(COMPLETIONSDIR)/$$t; done
+	install -d $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(PKGLIBEXECDIR)
+	install -m 644 $(SERVICES) $(TIMERS) $(DESTDIR)$(SYSTEMDUNITDIR)
+	install -m 755 lib/systemd/each-volume $(DESTDIR)$(PKGLIBEXECDIR)
 
 uninstall:
 	for t in $(TOOLS); do rm -f $(DESTDIR)$(BINDIR)/$$t \
 		$(DESTDIR)$(MANDIR)/man1/$$t.1 $(DESTDIR)$(COMPLETIONSDIR)/$$t; done
 	for m in $(MAN7); do rm -f $(DESTDIR)$(MANDIR)/man7/$${m#man/}; done
 	rm -f $(DESTDIR)$(COMPLETIONSDIR)/file-reflink
+	for u in $(notdir $(SERVICES) $(TIMERS)); do \
+		rm -f $(DESTDIR)$(SYSTEMDUNITDIR)/$$u; done
+	rm -f $(DESTDIR)$(PKGLIBEXECDIR)/each-volume
+	-rmdir $(DESTDIR)$(PKGLIBEXECDIR) 2>/dev/null
 
 check: all
 	@tests/run
@@ -124,7 +151,8 @@ lint: $(LIB) $(COMPLETION)
 	@echo "lint: clean"
 
 clean:
-	rm -f $(PROGRAMS) $(LIB) $(LIB_OBJECTS) $(FLAGS_STAMP) $(COMPLETION)
+	rm -f $(PROGRAMS) $(LIB) $(LIB_OBJECTS) $(FLAGS_STAMP) $(COMPLETION) \
+		lib/systemd/*.service $(PATHS_STAMP)
 
 FORCE:
 
