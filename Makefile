@@ -44,7 +44,10 @@ LIB_OBJECTS = $(CORE_OBJECTS) $(FRAME_OBJECTS)
 HEADERS = lib/core/core.h lib/frame/frame.h
 SHELL_FILES = .ci/run tests/run tests/layers $(wildcard tests/*.bash tests/*.bats tests/*.sh \
 	tests/demo tests/hooks/* tests/guest/* tests/fuzz/run tests/bench/run tests/bench/*.sh) \
-	lib/completion/options lib/completion/file-reflink lib/systemd/each-volume
+	lib/completion/options lib/completion/file-reflink lib/systemd/each-volume \
+	lib/packaging/build-deb lib/packaging/build-rpm
+
+VERSION = $(shell sed -n 's/^\#define FILE_REFLINK_VERSION "\(.*\)"$$/\1/p' lib/frame/frame.h)
 
 # The bash completion of every tool, with the options read from each
 # tool's getopt_long table (lib/completion/options).
@@ -57,6 +60,8 @@ UNIT_NAMES = check prune $(if $(filter vol-precache,$(TOOLS)),precache)
 SERVICES = $(UNIT_NAMES:%=lib/systemd/file-reflink-%@.service)
 TIMERS = $(UNIT_NAMES:%=lib/systemd/file-reflink-%@.timer)
 PKGLIBEXECDIR = $(LIBEXECDIR)/file-reflink
+# Packages (make deb, make rpm) are built and left here.
+PACKAGE_DIR ?= lib/packaging/build
 
 # Objects are rebuilt when the flags change, e.g. between SAN=1 and not.
 FLAGS_STAMP = lib/.build-flags
@@ -127,6 +132,15 @@ check-san:
 	$(MAKE) SAN=1 all
 	@SANITIZER_LOGS=tests/.tmp/sanitizers tests/run
 
+# A Debian package, built by dpkg-buildpackage in a copy of the tree with
+# lib/packaging/debian as its debian/; and an RPM, by rpmbuild from a
+# tarball of the tree.  Both are left in $(PACKAGE_DIR).
+deb:
+	lib/packaging/build-deb $(PACKAGE_DIR)
+
+rpm:
+	lib/packaging/build-rpm $(PACKAGE_DIR)
+
 # A narrated VM life on a scratch pool (README: "make demo").
 demo: all
 	@tests/demo
@@ -153,7 +167,8 @@ lint: $(LIB) $(COMPLETION)
 clean:
 	rm -f $(PROGRAMS) $(LIB) $(LIB_OBJECTS) $(FLAGS_STAMP) $(COMPLETION) \
 		lib/systemd/*.service $(PATHS_STAMP)
+	rm -rf lib/packaging/build
 
 FORCE:
 
-.PHONY: all install uninstall check check-san demo fuzz bench lint clean FORCE
+.PHONY: all install uninstall check check-san deb rpm demo fuzz bench lint clean FORCE
