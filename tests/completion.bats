@@ -131,6 +131,26 @@ print(" ".join(sorted(options)) + " ")
 	[ "$output" = "" ]
 }
 
+@test "completion: every tool completes its first operand from its usage: a volume, a directory or a file" {
+	mkdir -p d/sub
+	touch d/private.img d/private.img.1@2026-01-02T03:04:05Z
+	local source tool expected
+	for source in "$TOP"/bin/*.c; do
+		tool=$(basename "$source" .c)
+		case $("$TOP/bin/$tool" --help | tr '\n' ' ' | sed 's/\[[^]]*\]//g; s/ -[a-zA-Z] [^ ]*//g; s/[<>] [^ ]*//g' | awk '{ print $3 }') in
+		VOLUME*) expected="d/private d/sub " ;;
+		*POOL* | *DIR*) expected="d/sub " ;;
+		*) expected="d/private.img d/private.img.1@2026-01-02T03:04:05Z d/sub " ;;
+		esac
+		run sorted_candidates "$tool d/"
+		[ "$status" -eq 0 ]
+		[ "$output" = "$expected" ] || {
+			echo "$tool d/: [$output], expected [$expected]" >&2
+			return 1
+		}
+	done
+}
+
 @test "completion: -r offers the revision ids vol-info -r lists for the volume on the line" {
 	two_revisions
 	run candidates "vol-revert d/private -r "
