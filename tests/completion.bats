@@ -20,7 +20,7 @@ setup() {
 # cut into words as readline does, "=" being a word of its own.
 candidates() {
 	# shellcheck disable=SC2016 # expanded by that bash
-	PATH="$TOP/bin:$PATH" bash -c '
+	PATH="${CANDIDATES_PATH:-$TOP/bin:$PATH}" bash -c '
 		source "$1"
 		source "$2"
 		compopt() { :; }
@@ -162,6 +162,12 @@ print(" ".join(sorted(options)) + " ")
 	# No volume on the line yet: nothing to offer.
 	run candidates "vol-revert -r "
 	[ "$output" = "" ]
+}
+
+@test "completion: a tool typed with its path asks the vol-info beside it for -r" {
+	two_revisions
+	CANDIDATES_PATH=/usr/bin:/bin run candidates "$TOP/bin/vol-revert d/private -r "
+	[ "$(printf '%s\n' "$output" | tr '\n' ' ')" = "1 2 " ]
 }
 
 @test "completion: vol-export -i offers revision ids, state names and clean" {
