@@ -121,7 +121,7 @@ uninstall:
 	for u in $(notdir $(SERVICES) $(TIMERS)); do \
 		rm -f $(DESTDIR)$(SYSTEMDUNITDIR)/$$u; done
 	rm -f $(DESTDIR)$(PKGLIBEXECDIR)/each-volume
-	-rmdir $(DESTDIR)$(PKGLIBEXECDIR) 2>/dev/null
+	rmdir $(DESTDIR)$(PKGLIBEXECDIR) 2>/dev/null || true
 
 check: all
 	@tests/run
