@@ -201,3 +201,31 @@ readme_tour() {
 	[ "$(files_in pool)" = "appvms vm-templates" ]
 	[ "$(files_in pool/appvms)" = "" ]
 }
+
+@test "demo: as root without mkfs.btrfs, it installs btrfs-progs and runs on a loop-mounted btrfs" {
+	need_btrfs_demo
+	command -v unshare >/dev/null || skip "unshare is not installed"
+	local real fake=$BATS_TEST_TMPDIR/fake
+	real=$(command -v mkfs.btrfs)
+	# In a mount namespace of its own, mkfs.btrfs is hidden under a
+	# file that cannot be run, and apt-get is a stand-in that logs its
+	# arguments and "installs" by uncovering the real one.
+	mkdir -p "$fake"
+	: >"$fake/not-executable"
+	cat >"$fake/apt-get" <<END
+#!/bin/sh
+echo "apt-get \$*" >>"$fake/log"
+case \$* in *install*btrfs-progs*) umount "$real" ;; esac
+END
+	chmod 755 "$fake/apt-get"
+	# shellcheck disable=SC2016 # expanded by that sh
+	run unshare -m sh -c 'mount --bind "$2/not-executable" "$1" && PATH="$2:$PATH" exec "$3"' \
+		sh "$real" "$fake" "$TOP/tests/demo"
+	echo "$output" >&2
+	[ "$status" -eq 0 ]
+	[ "${lines[1]}" = "installing btrfs-progs (apt-get), for a loop-mounted btrfs" ]
+	[[ "${lines[2]}" == "scratch filesystem: btrfs on /dev/loop"* ]]
+	grep -qx 'apt-get install -y -qq --no-install-recommends btrfs-progs' "$fake/log"
+	[[ "$output" != *"copies replace reflinks"* ]]
+	nothing_left_behind
+}
