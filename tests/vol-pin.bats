@@ -118,11 +118,14 @@ assert [r["pinned"] for r in revisions] == [False, True, False], revisions'
 	[ "$(revision_ids "$VM" private)" = 1 ]
 	[ -f "$VM/$R1.pin" ]
 	vol-start "$B" >/dev/null
+	printf NEW | dd of="$B-dirty.img" conv=notrunc status=none
 	vol-commit -k 1 "$B"
+	# Revision 2 is THREE; reverting to it saves NEW as 3.
 	vol-revert -k 1 -r latest "$B"
+	[ "$(head_bytes "$B.img" 5)" = THREE ]
 	[ "$(cat "$VM/$R1")" = ONE ]
 	[ -f "$VM/$R1.pin" ]
-	[ "$(vol-info -r "$B" | cut -f1,6 | head -1)" = "1	yes" ]
+	[ "$(vol-info -r "$B" | cut -f1,6 | tr '\t\n' ': ')" = "1:yes 3:no " ]
 }
 
 @test "vol-pin: vol-revert to the pinned revision makes its data C; the marker becomes an orphan pool-check repairs" {
