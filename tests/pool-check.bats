@@ -790,6 +790,25 @@ warning	$B.img.2@2024-01-03T03:04:05Z.pin	untrusted-pin	a symbolic link under a 
 	[ "$status" -eq 0 ] && [ -z "$output" ]
 }
 
+@test "pool-check: pinned revisions beside the dirty image of -k -1 are no clean-missing; beside no image they are" {
+	vol_setup btrfs
+	vol-create -s 64K "$B"
+	vol-start "$B" >/dev/null
+	printf RUN | dd of="$B-dirty.img" conv=notrunc status=none
+	vol-commit -k 1 "$B"
+	vol-pin -r 1 "$B"
+	vol-start -k -1 "$B" >/dev/null
+	[ "$(revision_ids "$VM" private)" = 1 ]
+	run pool-check -q "$POOL"
+	[ "$status" -eq 1 ]
+	[ "$(printf '%s\n' "$output" | cut -f2,3)" = "$B-dirty.img	dirty-detached" ]
+	vol-commit -k -1 "$B"
+	rm "$B.img"
+	run pool-check -q "$POOL"
+	[ "$status" -eq 1 ]
+	[ "$(printf '%s\n' "$output" | cut -f2,3)" = "$B.img	clean-missing" ]
+}
+
 @test "pool-check: finding not-regular: a symlink, FIFO or directory where an image belongs (error, not repaired)" {
 	vol_setup btrfs
 	ln -s /etc/hostname "$VM/a.img"

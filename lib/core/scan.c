@@ -166,6 +166,7 @@ struct volume_files {
 	int has_clean, has_dirty, has_precache, odd;
 	size_t precache_name; /* in names */
 	size_t revisions;
+	size_t pinned; /* revisions with a trusted marker */
 	uint64_t latest;
 };
 
@@ -602,7 +603,10 @@ static void volume_check(struct walk *walk, const struct volume_files *v)
 		volume_list(walk, v, volume);
 	if (v->has_dirty)
 		dirty_note(walk, v, volume, quoted);
-	if (!v->has_clean && (v->revisions > 0 || v->has_precache)) {
+	/* vol-start -k -1 renames C to D and keeps only pinned revisions:
+	 * those beside D are no sign of a missing C. */
+	if (!v->has_clean && (v->revisions > (v->has_dirty ? v->pinned : 0) ||
+	                      v->has_precache)) {
 		snprintf(path, sizeof(path), "%s-precache.img", volume);
 		shell_quote(path, from, sizeof(from));
 		snprintf(path, sizeof(path), "%s.img", volume);
@@ -689,7 +693,8 @@ static void entry_note(struct walk *walk, const struct entry *e,
  * orphan, which --repair removes.
  */
 static void pin_check(struct walk *walk, const struct entry *e,
-                      const struct stat *st, const char *path)
+                      const struct stat *st, const char *path,
+                      struct volume_files *v)
 {
 	const char *name = walk->names + e->name;
 	size_t length = strlen(name) - strlen(PIN_SUFFIX);
@@ -713,8 +718,10 @@ static void pin_check(struct walk *walk, const struct entry *e,
 	}
 	memcpy(revision, name, length);
 	revision[length] = '\0';
-	if (fstatat(walk->dir->fd, revision, &rev, AT_SYMLINK_NOFOLLOW) == 0)
+	if (fstatat(walk->dir->fd, revision, &rev, AT_SYMLINK_NOFOLLOW) == 0) {
+		v->pinned++;
 		return;
+	}
 	if (errno == ENOENT)
 		leftover_add(walk, FINDING_ORPHAN_PIN, 0, path, NULL, NULL,
 		             e->name, st);
@@ -738,7 +745,7 @@ static void entry_check(struct walk *walk, const struct entry *e,
 		return;
 	}
 	if (e->kind == NAME_PIN) {
-		pin_check(walk, e, &st, path);
+		pin_check(walk, e, &st, path, v);
 		return;
 	}
 	if (!S_ISREG(st.st_mode)) {
