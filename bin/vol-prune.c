@@ -247,8 +247,12 @@ static void options_parse(int argc, char *argv[], struct prune_options *o)
 			o->retention.local = 1;
 			break;
 		default:
-			if (ch < BUCKET_OPTION || ch >= LOCAL_OPTION)
+			/* option_common returns for -q, -v, --progress and
+			 * --unsafe-dirs: only a bucket's code is one here. */
+			if (ch < BUCKET_OPTION || ch >= LOCAL_OPTION) {
 				option_common(ch);
+				break;
+			}
 			snprintf(what, sizeof(what), "--keep-%s value",
 			         bucket_names[ch - BUCKET_OPTION]);
 			o->retention.buckets[ch - BUCKET_OPTION] =
