@@ -173,6 +173,8 @@ static void revision_write(const struct info *info,
 		space_write(
 		    space_extents(&info->space, info->space.revision[i]),
 		    space_revision_frees(&info->space, i), out);
+	/* Last, so that the fields before keep their places. */
+	field_bool(out, "pinned", revision->pinned);
 	record_end(out);
 }
 

@@ -116,11 +116,32 @@ static int remove_open(struct volume *volume, const struct options *opts)
 	                          opts->wait_seconds);
 }
 
+/* Refuses (65) a volume with a pinned revision: only -f removes one. */
+static int pins_check(struct volume *volume)
+{
+	struct revision_list list;
+	char path[PATH_MAX];
+	size_t i;
+	int status = 0;
+
+	if (revisions_list(volume, &list) != 0)
+		return volume_report_error(volume, errno);
+	for (i = 0; i < list.count && status == 0; i++)
+		if (list.items[i].pinned) {
+			log_errx("%s: the revision is pinned; nothing removed "
+			         "(vol-pin -u unpins it, -f removes it anyway)",
+			         volume_path(volume, list.items[i].name, path));
+			status = EX_DATAERR;
+		}
+	revisions_free(&list);
+	return status;
+}
+
 /* Removes (with -n, lists) the volume's files; 0 or an exit status. */
 static int files_remove(struct volume *volume, const struct options *opts)
 {
 	char path[PATH_MAX];
-	int found;
+	int found, status;
 
 	/* Not even -f removes the image a VM runs on. */
 	if (volume_check_unused(volume) != 0)
@@ -131,6 +152,8 @@ static int files_remove(struct volume *volume, const struct options *opts)
 		         volume_path(volume, volume->dirty.name, path));
 		return EX_TEMPFAIL;
 	}
+	if (!opts->force && (status = pins_check(volume)) != 0)
+		return status;
 	found = volume_remove_all(volume, opts->dry_run, file_removed, NULL);
 	if (found < 0)
 		return volume_report_error(volume, errno);

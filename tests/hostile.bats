@@ -226,6 +226,20 @@ need_root() {
 64 | none | missing operand   | vol-prune
 64 | none | invalid option    | vol-prune -Z "$V"
 64 | none | unrecognized      | vol-prune --bogus "$V"
+64 | none | invalid --keep-daily value | vol-prune --keep-daily x "$V"
+64 | none | invalid --keep-hourly value | vol-prune --keep-hourly -1 "$V"
+64 | none | invalid --keep-yearly value | vol-prune --keep-yearly 2147483648 "$V"
+64 | none | requires an argument | vol-prune --keep-monthly
+64 | none | missing operand   | vol-pin -r 1
+64 | none | extra operand     | vol-pin -r 1 "$V" "$S"
+64 | none | missing -r        | vol-pin "$V"
+64 | none | missing -r        | vol-pin -u "$V"
+64 | none | invalid option    | vol-pin -Z -r 1 "$V"
+64 | none | unrecognized      | vol-pin --bogus -r 1 "$V"
+64 | none | invalid revision  | vol-pin -r 1x "$V"
+64 | none | invalid revision  | vol-pin -r '' "$V"
+64 | none | invalid revision  | vol-pin -r -1 "$V"
+64 | none | invalid -w        | vol-pin -w soon -r 1 "$V"
 64 | none | missing operand   | vol-resize -s 1M
 64 | none | extra operand     | vol-resize -s 1M "$V" "$S"
 64 | none | invalid option    | vol-resize -Z -s 1M "$V"
@@ -345,6 +359,9 @@ VOLUME_COMMANDS=(
 	'vol-info -t clean "$V"'
 	'vol-info -u -r "$V"'
 	'vol-prune -u -k 0 "$V"'
+	'vol-prune -n -k 0 --keep-daily 1 "$V"'
+	'vol-pin -r 1 "$V"'
+	'vol-pin -u -r 1 "$V"'
 	'vol-export "$V"'
 	'vol-export -r 1 "$V"'
 	'vol-export -i 1 "$V"'
@@ -394,6 +411,8 @@ REVISION_COMMANDS=(
 	'65 | none  | vol-revert -r 2 "$V"'
 	'65 | none  | vol-revert "$V"'
 	'65 | none  | vol-prune -k 0 "$V"'
+	'65 | none  | vol-prune -k 0 --keep-weekly 2 "$V"'
+	'65 | none  | vol-pin -r 1 "$V"'
 	'65 | none  | vol-start -k -1 "$V"'
 	'65 | none  | vol-create -f -s 1M "$V"'
 	'65 | none  | vol-remove "$V"'

@@ -759,6 +759,56 @@ with open(sys.argv[1] + "/swaps", "ab", buffering=0) as swaps:
 	keeps "$output" "$B.img.x@2018-01-02T03:04:05Z"
 }
 
+@test "pool-check: finding orphan-pin: a pin marker whose revision is gone (warning, repaired)" {
+	vol_setup btrfs
+	vol-create -s 64K "$B"
+	cp "$B.img" "$B.img.1@2024-01-02T03:04:05Z"
+	vol-pin -r 1 "$B"
+	rm "$B.img.1@2024-01-02T03:04:05Z"
+	run pool-check -q "$POOL"
+	[ "$status" -eq 1 ]
+	[ "$output" = "warning	$B.img.1@2024-01-02T03:04:05Z.pin	orphan-pin	pin marker of a revision that is gone (a revert made it the clean image, or it was removed by hand or by a tool that knows no pins): it pins nothing; pool-check --repair removes it" ]
+	repairs orphan-pin "$B.img.1@2024-01-02T03:04:05Z.pin"
+}
+
+@test "pool-check: finding untrusted-pin: a marker vol-pin did not make (warning, not repaired)" {
+	vol_setup btrfs
+	vol-create -s 64K "$B"
+	cp "$B.img" "$B.img.1@2024-01-02T03:04:05Z"
+	cp "$B.img" "$B.img.2@2024-01-03T03:04:05Z"
+	echo note >"$B.img.1@2024-01-02T03:04:05Z.pin"
+	ln -s /etc/hostname "$B.img.2@2024-01-03T03:04:05Z.pin"
+	run pool-check -q "$POOL"
+	[ "$status" -eq 1 ]
+	[ "$output" = "warning	$B.img.1@2024-01-02T03:04:05Z.pin	untrusted-pin	a file of 5 bytes of uid 0 under a pin marker's name, not an empty regular file of root's or of the directory's owner: it pins nothing; remove it by hand; vol-pin -r ID pins the revision again
+warning	$B.img.2@2024-01-03T03:04:05Z.pin	untrusted-pin	a symbolic link under a pin marker's name, not an empty regular file of root's or of the directory's owner: it pins nothing; remove it by hand; vol-pin -r ID pins the revision again" ]
+	keeps "$output" "$B.img.1@2024-01-02T03:04:05Z.pin" "$B.img.2@2024-01-03T03:04:05Z.pin"
+	# A pinned revision with its marker is no finding at all.
+	rm "$B.img.1@2024-01-02T03:04:05Z.pin" "$B.img.2@2024-01-03T03:04:05Z.pin"
+	vol-pin -r 1 "$B"
+	run pool-check -q "$POOL"
+	[ "$status" -eq 0 ] && [ -z "$output" ]
+}
+
+@test "pool-check: pinned revisions beside the dirty image of -k -1 are no clean-missing; beside no image they are" {
+	vol_setup btrfs
+	vol-create -s 64K "$B"
+	vol-start "$B" >/dev/null
+	printf RUN | dd of="$B-dirty.img" conv=notrunc status=none
+	vol-commit -k 1 "$B"
+	vol-pin -r 1 "$B"
+	vol-start -k -1 "$B" >/dev/null
+	[ "$(revision_ids "$VM" private)" = 1 ]
+	run pool-check -q "$POOL"
+	[ "$status" -eq 1 ]
+	[ "$(printf '%s\n' "$output" | cut -f2,3)" = "$B-dirty.img	dirty-detached" ]
+	vol-commit -k -1 "$B"
+	rm "$B.img"
+	run pool-check -q "$POOL"
+	[ "$status" -eq 1 ]
+	[ "$(printf '%s\n' "$output" | cut -f2,3)" = "$B.img	clean-missing" ]
+}
+
 @test "pool-check: finding not-regular: a symlink, FIFO or directory where an image belongs (error, not repaired)" {
 	vol_setup btrfs
 	ln -s /etc/hostname "$VM/a.img"
@@ -851,5 +901,5 @@ PY
 		[ "$(grep -c "^@test \"pool-check: finding $code: " "$BATS_TEST_FILENAME")" -eq 1 ] ||
 			{ echo "no single test for $code"; false; }
 	done < <(sed -n 's/^\.It Cm \([a-z-]*\)$/\1/p' "$TOP/man/pool-check.1" | sort -u)
-	[ "$codes" -eq 16 ]
+	[ "$codes" -eq 18 ]
 }

@@ -209,6 +209,36 @@ prepare_receive_incremental() {
 	vol-export -q -i 1 -r clean src/data >inc.diff
 }
 
+# A stopped volume whose revision 1 is pinned (vol-pin's empty marker).
+prepare_pinned_revisions() {
+	prepare_three_revisions
+	touch vm/private.img.1@2024-02-01T10:00:00Z.pin
+	chmod 600 vm/private.img.1@2024-02-01T10:00:00Z.pin
+}
+
+# A year of revisions, one every 6 days at varying hours, revision 5
+# pinned, for bucket prunes: 60 revisions, hard links of two images.
+prepare_year_of_revisions() {
+	local id when
+	mkdir vm
+	origin vm/private
+	image vm/odd '2024-01-01 00:00:00 UTC'
+	image vm/even '2024-01-02 00:00:00 UTC'
+	for ((id = 1; id <= 60; id++)); do
+		when=$(date -u -d "@$((1704067200 + id * 518400 + id * 7919 % 86400))" +%Y-%m-%dT%H:%M:%SZ)
+		if ((id % 2)); then
+			ln vm/odd "vm/private.img.$id@$when"
+		else
+			ln vm/even "vm/private.img.$id@$when"
+		fi
+	done
+	rm vm/odd vm/even
+	for when in vm/private.img.5@*Z; do
+		: >"$when.pin"
+		chmod 600 "$when.pin"
+	done
+}
+
 # ---- the case being run ----
 
 # case_load LABEL FS: sets the CASE_* variables from the table.

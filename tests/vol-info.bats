@@ -56,10 +56,10 @@ revision_lines() {
 	info_setup "$1"
 	run vol-info -r "$B"
 	[ "$status" -eq 0 ]
-	[ "$output" = "legacy	2018-01-02T03:04:05Z	7	$VM/$L1	$(state_of "$VM/$L1")
-legacy	2019-05-06T07:08:09Z	2	$VM/$L2	$(state_of "$VM/$L2")
-2	2021-01-02T00:00:02Z	3	$VM/$R2	$(state_of "$VM/$R2")
-10	2021-01-10T00:00:10Z	65536	$VM/$R10	$(state_of "$VM/$R10")" ]
+	[ "$output" = "legacy	2018-01-02T03:04:05Z	7	$VM/$L1	$(state_of "$VM/$L1")	no
+legacy	2019-05-06T07:08:09Z	2	$VM/$L2	$(state_of "$VM/$L2")	no
+2	2021-01-02T00:00:02Z	3	$VM/$R2	$(state_of "$VM/$R2")	no
+10	2021-01-10T00:00:10Z	65536	$VM/$R10	$(state_of "$VM/$R10")	no" ]
 }
 
 @test "vol-info: btrfs: path, state, size, usage, revisions, latest" {
@@ -142,8 +142,8 @@ latest	-" ]
 	touch "$VM/swap.img.007@2020-02-29T23:59:59Z"
 	run vol-info -r "$VM/root" "$VM/swap" "$B"
 	[ "$status" -eq 0 ]
-	[ "$(printf '%s\n' "$output" | head -n 2)" = "7	2020-02-29T23:59:59Z	0	$VM/swap.img.007@2020-02-29T23:59:59Z	$(state_of "$VM/swap.img.007@2020-02-29T23:59:59Z")
-legacy	2018-01-02T03:04:05Z	7	$VM/$L1	$(state_of "$VM/$L1")" ]
+	[ "$(printf '%s\n' "$output" | head -n 2)" = "7	2020-02-29T23:59:59Z	0	$VM/swap.img.007@2020-02-29T23:59:59Z	$(state_of "$VM/swap.img.007@2020-02-29T23:59:59Z")	no
+legacy	2018-01-02T03:04:05Z	7	$VM/$L1	$(state_of "$VM/$L1")	no" ]
 	[ "$(printf '%s\n' "$output" | wc -l)" -eq 5 ]
 }
 
@@ -183,13 +183,13 @@ names = [r.pop("snapshot") for r in d[0]["revision_list"]]
 assert names == sys.argv[2:], names
 assert d[0]["revision_list"] == [
     {"id": "legacy", "time": "2018-01-02T03:04:05Z", "size": 7,
-     "path": vm + "/private.img@2018-01-02T03:04:05Z"},
+     "path": vm + "/private.img@2018-01-02T03:04:05Z", "pinned": False},
     {"id": "legacy", "time": "2019-05-06T07:08:09Z", "size": 2,
-     "path": vm + "/private.img@2019-05-06T07:08:09Z"},
+     "path": vm + "/private.img@2019-05-06T07:08:09Z", "pinned": False},
     {"id": 2, "time": "2021-01-02T00:00:02Z", "size": 3,
-     "path": vm + "/private.img.2@2021-01-02T00:00:02Z"},
+     "path": vm + "/private.img.2@2021-01-02T00:00:02Z", "pinned": False},
     {"id": 10, "time": "2021-01-10T00:00:10Z", "size": 65536,
-     "path": vm + "/private.img.10@2021-01-10T00:00:10Z"},
+     "path": vm + "/private.img.10@2021-01-10T00:00:10Z", "pinned": False},
 ], d
 ' "$VM" "$(state_of "$VM/$L1")" "$(state_of "$VM/$L2")" "$(state_of "$VM/$R2")" "$(state_of "$VM/$R10")"
 }
@@ -234,7 +234,7 @@ assert d[0]["latest"] == 3 and d[0]["revisions"] == 1, d
 	[ "${lines[0]}" = "path	$DIR/vm1/p\\tr\\ni\\\\v\\xff\\x1b.img" ]
 	run vol-info -r "$DIR/vm1/$name"
 	[ "$status" -eq 0 ]
-	[ "$output" = "3	2021-01-03T00:00:03Z	1	$DIR/vm1/p\\tr\\ni\\\\v\\xff\\x1b.img.3@2021-01-03T00:00:03Z	$(state_of "$DIR/vm1/$name.img.3@2021-01-03T00:00:03Z")" ]
+	[ "$output" = "3	2021-01-03T00:00:03Z	1	$DIR/vm1/p\\tr\\ni\\\\v\\xff\\x1b.img.3@2021-01-03T00:00:03Z	$(state_of "$DIR/vm1/$name.img.3@2021-01-03T00:00:03Z")	no" ]
 }
 
 @test "vol-info: -j gives back every byte of a name that is not UTF-8 (surrogateescape)" {

@@ -390,17 +390,23 @@ enum name_kind {
 	NAME_REVISION,  /* B.img.N@YYYY-MM-DDTHH:MM:SSZ */
 	NAME_LEGACY,    /* B.img@YYYY-MM-DDTHH:MM:SSZ */
 	NAME_MALFORMED, /* looks like a revision, but is not one */
-	NAME_TEMP /* an operation's temp file: one of the above + "~..." */
+	NAME_TEMP, /* an operation's temp file: one of the above + "~..." */
+	NAME_PIN   /* B.img.N@YYYY-MM-DDTHH:MM:SSZ.pin: revision N is pinned */
 };
 
 struct revision {
 	uint64_t id; /* 0 for a legacy revision */
 	time_t time; /* from the name */
 	int legacy;
+	int pinned; /* it has a trusted pin marker (revisions_list) */
 	char name[NAME_MAX + 1];
 };
 
-/* Classifies name; fills revision for NAME_REVISION and NAME_LEGACY. */
+/* What a revision's name ends in to name its pin marker. */
+#define PIN_SUFFIX ".pin"
+
+/* Classifies name; fills revision for NAME_REVISION and NAME_LEGACY, and
+ * its id and time for NAME_PIN. */
 enum name_kind volume_name_kind(const char *base, const char *name,
                                 struct revision *revision);
 /*
@@ -415,6 +421,8 @@ int revision_time_format(time_t when, char *buf, size_t len);
 /* Writes "B.img.ID@TIME" into buf. */
 int revision_name_format(char *buf, size_t len, const char *base, uint64_t id,
                          time_t when);
+/* Writes the name of the pin marker of revision_name into buf. */
+int pin_name_format(char *buf, size_t len, const char *revision_name);
 /* True (with *reason) if base cannot name a volume: empty, "." or "..",
  * or ending in -dirty, -precache or -import. */
 int volume_name_invalid(const char *base, const char **reason);
@@ -522,6 +530,75 @@ int revisions_list(struct volume *volume, struct revision_list *list);
 void revisions_free(struct revision_list *list);
 /* Orders revisions by id, then time, then name (for qsort). */
 int revision_compare(const void *a, const void *b);
+
+/*
+ * Pins (pin.c).  Revision R is pinned by its marker, the empty file
+ * R + PIN_SUFFIX made by root or the VM directory's owner; revisions_list
+ * sets pinned from it.  A pinned revision is kept by every prune and does
+ * not count towards its N.
+ */
+enum pin_state { PIN_NONE, PIN_TRUSTED, PIN_UNTRUSTED, PIN_DIRECTORY };
+/* True if st is a trusted marker: an empty regular file of root's or of
+ * owner's (the VM directory's owner). */
+int pin_stat_trusted(const struct stat *st, uid_t owner);
+/* What is under the name marker in the VM directory (enum pin_state), or
+ * -1 on error. */
+int pin_state(struct volume *volume, const char *marker);
+/* Sets pinned in list's revisions that the markers[0..count-1] (as
+ * volume_name_kind fills them for NAME_PIN) pin. */
+void pins_mark(struct volume *volume, struct revision_list *list,
+               const struct revision *markers, size_t count);
+/* Pins revision: 1 if its marker was made, 0 if it was pinned already;
+ * EINVAL if something else is under the marker's name. */
+int volume_pin(struct volume *volume, const struct revision *revision);
+/* Unpins revision: 1 if its marker was removed, 0 if there was none;
+ * EINVAL if a directory is under the marker's name. */
+int volume_unpin(struct volume *volume, const struct revision *revision);
+
+/*
+ * Retention: which revisions a prune keeps, and why.  Pinned revisions
+ * are kept and stand outside the rest: of the others, keep newest ones
+ * (by id) are kept, and for each kind of bucket (hour, day, ISO week,
+ * month, year) with a count N, the newest revision (by time, then id) of
+ * each of the N latest buckets that hold one.
+ */
+enum retention_bucket {
+	BUCKET_HOURLY,
+	BUCKET_DAILY,
+	BUCKET_WEEKLY,
+	BUCKET_MONTHLY,
+	BUCKET_YEARLY,
+	BUCKETS
+};
+/* "hourly", "daily", "weekly", "monthly", "yearly" */
+extern const char *const bucket_names[BUCKETS];
+
+struct retention {
+	int keep;             /* the newest kept whatever their time */
+	int buckets[BUCKETS]; /* how many of each; 0: none */
+	int local;            /* buckets in local time, not UTC */
+};
+
+/* What becomes of one revision, and why ("newest 2, daily 2026-11-30",
+ * "pinned"; for one removed, why not). */
+struct retention_decision {
+	int keep;
+	char reason[160];
+};
+
+/* Decides for each of list->items (decisions has list->count room).
+ * Returns the number to remove, or -1 (ENOMEM). */
+long retention_plan(const struct revision_list *list,
+                    const struct retention *policy,
+                    struct retention_decision *decisions);
+/* Removes (dry_run: names) the revisions decisions do not keep, lowest id
+ * first, and drops them from list; calls removed() as volume_prune does. */
+int volume_prune_planned(struct volume *volume, struct revision_list *list,
+                         const struct retention_decision *decisions,
+                         int dry_run,
+                         void (*removed)(const char *path, size_t index,
+                                         void *context),
+                         void *context);
 /* 1 if none of the volume's files exist (a typo, say), 0 if some do,
  * -1 on error. */
 int volume_absent(struct volume *volume);
@@ -532,27 +609,30 @@ int volume_absent(struct volume *volume);
  */
 int volume_save_clean(struct volume *volume, struct revision_list *list);
 /*
- * Removes the lowest ids until keep remain (keep < 0: as 0), dropping them
- * from list; calls removed() for each, with its path and its index in
- * list->items.  With dry_run it removes nothing and leaves list as it is,
- * calling removed() for each that would go.
+ * Removes the lowest ids until keep remain (keep < 0: as 0), pinned ones
+ * neither removed nor counted, dropping them from list; calls removed()
+ * for each, with its path and its index in list->items.  With dry_run it
+ * removes nothing and leaves list as it is, calling removed() for each that
+ * would go.
  */
 int volume_prune(struct volume *volume, struct revision_list *list, int keep,
                  int dry_run,
                  void (*removed)(const char *path, size_t index, void *context),
                  void *context);
-/* How many of list's revisions volume_prune would remove to keep keep. */
+/* How many of list's revisions volume_prune would remove to keep keep
+ * (pinned ones not counted). */
 size_t prune_count(const struct revision_list *list, int keep);
 
 /* Lists the revisions and removes the lowest ids until keep remain, not
  * counting or removing the revision named except (if not NULL). */
 int volume_prune_to(struct volume *volume, int keep, const char *except);
 /*
- * Removes every file of the volume: revisions, legacy ones, temp files,
- * I, P, D, and C last; nothing at all if one of them is not a regular
- * file.  Calls each() for every file removed (with dry_run: that would
- * be), and first for every malformed revision name, which stays like
- * every other file.  Returns the number of the volume's files, or -1.
+ * Removes every file of the volume: revisions, legacy ones, pin markers
+ * (after their revisions), temp files, I, P, D, and C last; nothing at all if
+ * one of them is not a regular file.  Calls each() for every file removed (with
+ * dry_run: that would be), and first for every malformed revision name, which
+ * stays like every other file.  Returns the number of the volume's files, or
+ * -1.
  */
 int volume_remove_all(struct volume *volume, int dry_run,
                       void (*each)(const char *path, enum name_kind kind,
@@ -841,6 +921,8 @@ enum finding_code {
 	FINDING_TEMP_LEFTOVER,
 	FINDING_LEGACY_REVISION,
 	FINDING_MALFORMED_REVISION,
+	FINDING_ORPHAN_PIN,
+	FINDING_UNTRUSTED_PIN,
 	FINDING_NOT_REGULAR,
 	FINDING_MISPLACED,
 	FINDING_UNREADABLE,

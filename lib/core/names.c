@@ -1,8 +1,9 @@
 /*
  * names.c: the naming rules of a pool: what a volume may be called, and
  * what each of its files is.  A revision is "B.img.N@YYYY-MM-DDTHH:MM:SSZ"
- * with N decimal; "B.img@...Z" is the legacy format of 2018; "F~XXXXXX"
- * is a temp file of F.  Parsing is strict: a name that only looks like a
+ * with N decimal; "B.img@...Z" is the legacy format of 2018; a
+ * revision's name + ".pin" marks it pinned; "F~XXXXXX" is a temp file of
+ * F.  Parsing is strict: a name that only looks like a
  * revision is classified as malformed, never guessed at.
  */
 #include <errno.h>
@@ -126,6 +127,42 @@ static int revision_suffix_parse(const char *text, struct revision *revision)
 	return revision_time_parse(text + 1, &revision->time);
 }
 
+/* Cuts PIN_SUFFIX off the end of text, if it is there. */
+static void pin_suffix_strip(char *text)
+{
+	size_t length = strlen(text), suffix = strlen(PIN_SUFFIX);
+
+	if (length > suffix && strcmp(text + length - suffix, PIN_SUFFIX) == 0)
+		text[length - suffix] = '\0';
+}
+
+/* Parses "N@time.pin" after "B.img": the pin marker of a numbered
+ * revision (a legacy revision cannot be pinned). */
+static int pin_marker_parse(const char *text, struct revision *revision)
+{
+	char suffix[NAME_MAX + 1];
+	size_t length = strlen(text);
+
+	if (length >= sizeof(suffix))
+		return -1;
+	memcpy(suffix, text, length + 1);
+	pin_suffix_strip(suffix);
+	if (strlen(suffix) == length ||
+	    revision_suffix_parse(suffix, revision) != 0 || revision->legacy)
+		return -1;
+	return 0;
+}
+
+int pin_name_format(char *buf, size_t len, const char *revision_name)
+{
+	if ((size_t)snprintf(buf, len, "%s%s", revision_name, PIN_SUFFIX) >=
+	    len) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	return 0;
+}
+
 /* True if text has ".img.N@...Z" or ".img@...Z" at its end, after some
  * more of a name: a revision of a volume whose name contains ".img.". */
 static int revision_of_longer_name(const char *text)
@@ -181,6 +218,8 @@ enum name_kind volume_name_kind(const char *base, const char *name,
 			return NAME_OTHER;
 		memcpy(prefix, rest + 4, length - 4);
 		prefix[length - 4] = '\0';
+		/* ... or of a pin marker: "B.img.N@...Z.pin~XXXXXX". */
+		pin_suffix_strip(prefix);
 		if (revision_suffix_parse(prefix, revision) == 0 &&
 		    !revision->legacy)
 			return NAME_TEMP;
@@ -191,6 +230,8 @@ enum name_kind volume_name_kind(const char *base, const char *name,
 	strcpy(revision->name, name);
 	if (revision_suffix_parse(rest + 4, revision) == 0)
 		return revision->legacy ? NAME_LEGACY : NAME_REVISION;
+	if (pin_marker_parse(rest + 4, revision) == 0)
+		return NAME_PIN;
 	/* Only what resembles a revision is called malformed; a backup
 	 * such as "B.img.bak" is someone else's file, and so is a revision
 	 * of a volume whose name goes on past "B.img" ("B.img.old"). */

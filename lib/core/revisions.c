@@ -1,10 +1,12 @@
 /*
- * revisions.c: a volume's revisions, listed in id order, saved from C and
- * pruned; and the removal of a whole volume, revisions first.
+ * revisions.c: a volume's revisions, listed in id order with their pins,
+ * saved from C and pruned by a retention plan (the newest N, time
+ * buckets, pins); and the removal of a whole volume, revisions first.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,14 +45,22 @@ static int revision_append(struct revision **items, size_t *count,
  * or reverts around it.
  */
 static int revision_entry_add(struct volume *volume, const struct dirent *entry,
-                              struct revision_list *list)
+                              struct revision_list *list,
+                              struct revision_list *markers)
 {
 	struct revision revision;
-	enum name_kind kind =
-	    volume_name_kind(volume->base, entry->d_name, &revision);
+	enum name_kind kind;
 	struct stat st;
 	int rc;
 
+	memset(&revision, 0, sizeof(revision));
+	kind = volume_name_kind(volume->base, entry->d_name, &revision);
+	/* Pin markers are matched with their revisions once all are read. */
+	if (kind == NAME_PIN)
+		return revision_append(&markers->items, &markers->count,
+		                       &markers->capacity, &revision) != 0
+		           ? volume_fail(volume, ".", NULL)
+		           : 0;
 	if (kind != NAME_REVISION && kind != NAME_LEGACY)
 		return 0;
 	if (entry->d_type != DT_REG &&
@@ -72,22 +82,25 @@ static int revision_entry_add(struct volume *volume, const struct dirent *entry,
 
 int revisions_list(struct volume *volume, struct revision_list *list)
 {
+	struct revision_list markers;
 	struct dirent *entry;
 	DIR *dir;
 	int rc = 0, saved;
 
 	memset(list, 0, sizeof(*list));
+	memset(&markers, 0, sizeof(markers));
 	dir = dir_stream(&volume->dir);
 	if (dir == NULL)
 		return volume_fail(volume, ".", NULL);
 	while (rc == 0 && (errno = 0, entry = readdir(dir)) != NULL)
-		rc = revision_entry_add(volume, entry, list);
+		rc = revision_entry_add(volume, entry, list, &markers);
 	if (rc == 0 && errno != 0)
 		rc = volume_fail(volume, ".", NULL);
 	saved = errno;
 	closedir(dir);
 	if (rc != 0) {
 		revisions_free(list);
+		revisions_free(&markers);
 		errno = saved;
 		return -1;
 	}
@@ -95,6 +108,8 @@ int revisions_list(struct volume *volume, struct revision_list *list)
 	if (list->count > 0)
 		qsort(list->items, list->count, sizeof(*list->items),
 		      revision_compare);
+	pins_mark(volume, list, markers.items, markers.count);
+	revisions_free(&markers);
 	if (list->legacy_count > 0)
 		qsort(list->legacy, list->legacy_count, sizeof(*list->legacy),
 		      revision_compare);
@@ -172,9 +187,176 @@ int volume_save_clean(struct volume *volume, struct revision_list *list)
 
 size_t prune_count(const struct revision_list *list, int keep)
 {
-	size_t wanted = keep < 0 ? 0 : (size_t)keep;
+	size_t wanted = keep < 0 ? 0 : (size_t)keep, unpinned = 0, i;
 
-	return list->count > wanted ? list->count - wanted : 0;
+	for (i = 0; i < list->count; i++)
+		unpinned += !list->items[i].pinned;
+	return unpinned > wanted ? unpinned - wanted : 0;
+}
+
+const char *const bucket_names[BUCKETS] = {"hourly", "daily", "weekly",
+                                           "monthly", "yearly"};
+
+/* Appends a reason to decision, after a comma if it has one already. */
+static void __attribute__((format(printf, 2, 3)))
+reason_add(struct retention_decision *decision, const char *fmt, ...)
+{
+	size_t at = strlen(decision->reason);
+	va_list args;
+
+	if (at > 0 && at + 2 < sizeof(decision->reason)) {
+		memcpy(decision->reason + at, ", ", 3);
+		at += 2;
+	}
+	va_start(args, fmt);
+	vsnprintf(decision->reason + at, sizeof(decision->reason) - at, fmt,
+	          args);
+	va_end(args);
+}
+
+/*
+ * Writes the label of the bucket of kind that holds when into label.  An
+ * ISO week is numbered in its ISO year, which is not always the calendar
+ * year: 2026-12-31 is in 2026-W53, and so is 2027-01-01.
+ */
+static void bucket_label(time_t when, enum retention_bucket kind, int local,
+                         char *label, size_t size)
+{
+	struct tm tm;
+	size_t length = 0;
+
+	if ((local ? localtime_r(&when, &tm) : gmtime_r(&when, &tm)) != NULL)
+		switch (kind) {
+		case BUCKET_HOURLY:
+			length = strftime(label, size, "%Y-%m-%dT%H", &tm);
+			break;
+		case BUCKET_DAILY:
+			length = strftime(label, size, "%Y-%m-%d", &tm);
+			break;
+		case BUCKET_WEEKLY:
+			length = strftime(label, size, "%G-W%V", &tm);
+			break;
+		case BUCKET_MONTHLY:
+			length = strftime(label, size, "%Y-%m", &tm);
+			break;
+		default:
+			length = strftime(label, size, "%Y", &tm);
+		}
+	if (length == 0)
+		snprintf(label, size, "?");
+}
+
+/* Orders indexes of revisions newest first: by time, then by id. */
+static int newest_first(const void *a, const void *b, void *items)
+{
+	const struct revision *revisions = items;
+	const struct revision *x = &revisions[*(const size_t *)a];
+	const struct revision *y = &revisions[*(const size_t *)b];
+
+	if (x->time != y->time)
+		return x->time > y->time ? -1 : 1;
+	if (x->id != y->id)
+		return x->id > y->id ? -1 : 1;
+	return 0;
+}
+
+/* Keeps the newest revision of each of the latest count buckets of kind
+ * that hold one; order: the unpinned revisions, newest first. */
+static void buckets_keep(const struct revision_list *list, const size_t *order,
+                         size_t unpinned, enum retention_bucket kind,
+                         const struct retention *policy,
+                         struct retention_decision *decisions)
+{
+	char last[32] = "", label[32];
+	size_t i;
+	int seen = 0;
+
+	for (i = 0; i < unpinned && seen < policy->buckets[kind]; i++) {
+		bucket_label(list->items[order[i]].time, kind, policy->local,
+		             label, sizeof(label));
+		/* Newest first, a bucket's revisions come one after another:
+		 * the first of them is its newest. */
+		if (strcmp(label, last) == 0)
+			continue;
+		seen++;
+		memcpy(last, label, sizeof(last));
+		decisions[order[i]].keep = 1;
+		reason_add(&decisions[order[i]], "%s %s", bucket_names[kind],
+		           label);
+	}
+}
+
+long retention_plan(const struct revision_list *list,
+                    const struct retention *policy,
+                    struct retention_decision *decisions)
+{
+	size_t *order, unpinned = 0, newest = 0, i;
+	long removed = 0;
+	int kind;
+
+	if (list->count == 0)
+		return 0;
+	memset(decisions, 0, list->count * sizeof(*decisions));
+	order = malloc(list->count * sizeof(*order));
+	if (order == NULL)
+		return -1;
+	/* The newest by id, as a plain prune counts them. */
+	for (i = list->count; i-- > 0;) {
+		if (list->items[i].pinned) {
+			decisions[i].keep = 1;
+			reason_add(&decisions[i], "pinned");
+		} else if (policy->keep > 0 && newest < (size_t)policy->keep) {
+			decisions[i].keep = 1;
+			reason_add(&decisions[i], "newest %zu", ++newest);
+		}
+	}
+	for (i = 0; i < list->count; i++)
+		if (!list->items[i].pinned)
+			order[unpinned++] = i;
+	if (unpinned > 0)
+		qsort_r(order, unpinned, sizeof(*order), newest_first,
+		        list->items);
+	for (kind = 0; kind < BUCKETS; kind++)
+		buckets_keep(list, order, unpinned, (enum retention_bucket)kind,
+		             policy, decisions);
+	for (i = 0; i < list->count; i++)
+		if (!decisions[i].keep) {
+			reason_add(&decisions[i], "no rule keeps it");
+			removed++;
+		}
+	free(order);
+	return removed;
+}
+
+int volume_prune_planned(struct volume *volume, struct revision_list *list,
+                         const struct retention_decision *decisions,
+                         int dry_run,
+                         void (*removed)(const char *path, size_t index,
+                                         void *context),
+                         void *context)
+{
+	char path[PATH_MAX];
+	size_t i, kept = 0;
+	int rc = 0;
+
+	/* The lowest ids go first; a dry run names the same ones. */
+	for (i = 0; i < list->count; i++) {
+		const char *name = list->items[i].name;
+		int gone = rc == 0 && !decisions[i].keep;
+
+		if (gone && !dry_run &&
+		    durable_unlink(&volume->dir, name) != 0 &&
+		    errno != ENOENT) {
+			rc = volume_fail(volume, name, NULL);
+			gone = 0;
+		}
+		if (gone && removed != NULL)
+			removed(volume_path(volume, name, path), i, context);
+		if (!gone || dry_run)
+			list->items[kept++] = list->items[i];
+	}
+	list->count = kept;
+	return rc;
 }
 
 int volume_prune(struct volume *volume, struct revision_list *list, int keep,
@@ -182,27 +364,21 @@ int volume_prune(struct volume *volume, struct revision_list *list, int keep,
                  void (*removed)(const char *path, size_t index, void *context),
                  void *context)
 {
-	size_t gone, count = prune_count(list, keep), i;
-	char path[PATH_MAX];
-	int rc = 0;
+	struct retention policy = {.keep = keep};
+	struct retention_decision *decisions;
+	int rc;
 
-	/* The lowest ids go first; a dry run names the same ones. */
-	for (gone = 0; gone < count; gone++) {
-		const char *name = list->items[gone].name;
-
-		if (!dry_run && durable_unlink(&volume->dir, name) != 0 &&
-		    errno != ENOENT) {
-			rc = volume_fail(volume, name, NULL);
-			break;
-		}
-		if (removed != NULL)
-			removed(volume_path(volume, name, path), gone, context);
-	}
-	if (dry_run)
+	if (list->count == 0)
 		return 0;
-	for (i = gone; i < list->count; i++)
-		list->items[i - gone] = list->items[i];
-	list->count -= gone;
+	decisions = calloc(list->count, sizeof(*decisions));
+	if (decisions == NULL || retention_plan(list, &policy, decisions) < 0) {
+		free(decisions);
+		errno = ENOMEM;
+		return volume_fail(volume, ".", NULL);
+	}
+	rc = volume_prune_planned(volume, list, decisions, dry_run, removed,
+	                          context);
+	free(decisions);
 	return rc;
 }
 
@@ -232,16 +408,20 @@ static int removal_rank(enum name_kind kind)
 		return 1;
 	case NAME_LEGACY:
 		return 2;
-	case NAME_TEMP:
+	case NAME_PIN:
+		/* After the revisions: a crash in between leaves a marker
+		 * without its revision, never a pinned one without it. */
 		return 3;
-	case NAME_IMPORT:
+	case NAME_TEMP:
 		return 4;
-	case NAME_PRECACHE:
+	case NAME_IMPORT:
 		return 5;
-	case NAME_DIRTY:
+	case NAME_PRECACHE:
 		return 6;
-	case NAME_CLEAN:
+	case NAME_DIRTY:
 		return 7;
+	case NAME_CLEAN:
+		return 8;
 	default:
 		/* Malformed names and foreign files are not the volume's. */
 		return 0;

@@ -68,6 +68,16 @@ const struct finding_kind finding_kinds[FINDING_CODES] = {
 	{"looks like a revision but is not a valid one: the tools ignore "
 	 "it"},
 	{"rename or remove it by hand"}},
+    [FINDING_ORPHAN_PIN] = {"orphan-pin", SEVERITY_WARNING, REPAIR_UNLINK,
+	{"pin marker of a revision that is gone (a revert made it the clean "
+	 "image, or it was removed by hand or by a tool that knows no pins): "
+	 "it pins nothing"},
+	{REMOVES}},
+    [FINDING_UNTRUSTED_PIN] = {"untrusted-pin", SEVERITY_WARNING,
+	REPAIR_NONE,
+	{"{1} under a pin marker's name, not an empty regular file of root's "
+	 "or of the directory's owner: it pins nothing"},
+	{"remove it by hand; vol-pin -r ID pins the revision again"}},
     [FINDING_NOT_REGULAR] = {"not-regular", SEVERITY_ERROR, REPAIR_NONE,
 	{"{1} where an image belongs: the tools refuse the volume"},
 	{"move or remove it by hand"}},
@@ -156,6 +166,7 @@ struct volume_files {
 	int has_clean, has_dirty, has_precache, odd;
 	size_t precache_name; /* in names */
 	size_t revisions;
+	size_t pinned; /* revisions with a trusted marker */
 	uint64_t latest;
 };
 
@@ -592,7 +603,10 @@ static void volume_check(struct walk *walk, const struct volume_files *v)
 		volume_list(walk, v, volume);
 	if (v->has_dirty)
 		dirty_note(walk, v, volume, quoted);
-	if (!v->has_clean && (v->revisions > 0 || v->has_precache)) {
+	/* vol-start -k -1 renames C to D and keeps only pinned revisions:
+	 * those beside D are no sign of a missing C. */
+	if (!v->has_clean && (v->revisions > (v->has_dirty ? v->pinned : 0) ||
+	                      v->has_precache)) {
 		snprintf(path, sizeof(path), "%s-precache.img", volume);
 		shell_quote(path, from, sizeof(from));
 		snprintf(path, sizeof(path), "%s.img", volume);
@@ -673,6 +687,48 @@ static void entry_note(struct walk *walk, const struct entry *e,
 	}
 }
 
+/*
+ * Looks at a pin marker (st): one that vol-pin did not make pins nothing
+ * and is reported as it is; a trusted one whose revision is gone is an
+ * orphan, which --repair removes.
+ */
+static void pin_check(struct walk *walk, const struct entry *e,
+                      const struct stat *st, const char *path,
+                      struct volume_files *v)
+{
+	const char *name = walk->names + e->name;
+	size_t length = strlen(name) - strlen(PIN_SUFFIX);
+	char revision[NAME_MAX + 1], owner[64];
+	struct stat dir, rev;
+
+	if (fstat(walk->dir->fd, &dir) != 0) {
+		unreadable_add(walk->scan, walk->dir->path, errno);
+		return;
+	}
+	if (!pin_stat_trusted(st, dir.st_uid)) {
+		if (S_ISREG(st->st_mode))
+			snprintf(owner, sizeof(owner),
+			         "a file of %jd bytes of uid %ju",
+			         (intmax_t)st->st_size, (uintmax_t)st->st_uid);
+		pool_scan_add(walk->scan, FINDING_UNTRUSTED_PIN, 0, path,
+		              S_ISREG(st->st_mode) ? owner
+		                                   : file_kind(st->st_mode),
+		              NULL);
+		return;
+	}
+	memcpy(revision, name, length);
+	revision[length] = '\0';
+	if (fstatat(walk->dir->fd, revision, &rev, AT_SYMLINK_NOFOLLOW) == 0) {
+		v->pinned++;
+		return;
+	}
+	if (errno == ENOENT)
+		leftover_add(walk, FINDING_ORPHAN_PIN, 0, path, NULL, NULL,
+		             e->name, st);
+	else
+		unreadable_add(walk->scan, path, errno);
+}
+
 /* Looks at one file of a volume. */
 static void entry_check(struct walk *walk, const struct entry *e,
                         struct volume_files *v)
@@ -686,6 +742,10 @@ static void entry_check(struct walk *walk, const struct entry *e,
 		/* A file removed since the directory was read is no more. */
 		if (errno != ENOENT)
 			unreadable_add(walk->scan, path, errno);
+		return;
+	}
+	if (e->kind == NAME_PIN) {
+		pin_check(walk, e, &st, path, v);
 		return;
 	}
 	if (!S_ISREG(st.st_mode)) {
