@@ -168,8 +168,9 @@ reader() {
 				IFS=$'\t' read -r -a fields <<<"$line"
 				# The state name is "-" for a revision pruned
 				# between its listing and its opening.
-				if [ "${#fields[@]}" -ne 5 ] || [[ ! "${fields[0]}" =~ ^[0-9]+$ ]] ||
+				if [ "${#fields[@]}" -ne 6 ] || [[ ! "${fields[0]}" =~ ^[0-9]+$ ]] ||
 					[[ ! "${fields[4]}" =~ ^(-|[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}\.[0-9]{9}Z)$ ]] ||
+					[ "${fields[5]}" != no ] ||
 					[ "${fields[0]}" -le "$previous" ] || [ "${fields[2]}" != "$SIZE" ] ||
 					[ "${fields[3]}" != "$VM/$name.img.${fields[0]}@${fields[1]}" ]; then
 					previous=-1
@@ -282,7 +283,7 @@ final_check() {
 	}
 	expected=$(for id in $ids; do
 		file=$(revision_of "$VM" "$name" "$id")
-		printf '%s\t%s\t%s\t%s\t%s\n' "$id" "${file##*@}" "$(stat -c %s "$VM/$file")" "$VM/$file" \
+		printf '%s\t%s\t%s\t%s\t%s\tno\n' "$id" "${file##*@}" "$(stat -c %s "$VM/$file")" "$VM/$file" \
 			"$(state_of "$VM/$file")"
 	done)
 	[ "$(vol-info -r "$v")" = "$expected" ]

@@ -704,7 +704,7 @@ escape_case() {
 		return 1
 	fi
 	out=$(vol-info -r "$v")
-	[ "$out" = "1	2020-01-01T00:00:00Z	65536	$VM/$shown.img.1@2020-01-01T00:00:00Z	$(state_of "$v.img.1@2020-01-01T00:00:00Z")" ] ||
+	[ "$out" = "1	2020-01-01T00:00:00Z	65536	$VM/$shown.img.1@2020-01-01T00:00:00Z	$(state_of "$v.img.1@2020-01-01T00:00:00Z")	no" ] ||
 		{ echo "vol-info -r: $out"; return 1; }
 	out=$(pool-check -q "$W/pool")
 	[ "$(printf '%s\n' "$out" | cut -f1-3)" = "warning	$VM/$shown-dirty.img	dirty-detached" ] ||

@@ -121,7 +121,7 @@ truth() {
 	# the extents of the first write of 26 MiB.
 	vol-prune -k 2 "$v" >/dev/null
 	[ "$(vol-info -u -r "$v" | head -1 | cut -f7)" -eq $((26 * MIB)) ]
-	while IFS=$'\t' read -r id _ _ path _ _ exclusive; do
+	while IFS=$'\t' read -r id _ _ path _ _ exclusive _; do
 		du=$(btrfs filesystem du --raw "$path" | awk 'NR == 2 { print $2 }')
 		echo "# revision $id: exclusive $exclusive, btrfs filesystem du $du" >&3
 		[ "$exclusive" -eq "$du" ]
@@ -133,7 +133,7 @@ truth() {
 	fs_dir xfs
 	v=$DIR/private
 	history "$v"
-	while IFS=$'\t' read -r id _ _ path _ _ exclusive; do
+	while IFS=$'\t' read -r id _ _ path _ _ exclusive _; do
 		# FLAGS 0100000: a shared extent; the length is in 512-byte
 		# blocks.  Holes have no AG.
 		bmap=$(xfs_bmap -vp "$path" | awk '

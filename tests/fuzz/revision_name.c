@@ -157,6 +157,9 @@ static enum name_kind reference_kind(const char *name)
 			return NAME_OTHER;
 		memcpy(prefix, rest + 4, length);
 		prefix[length] = '\0';
+		/* ... and "B.img.N@TIME.pin~X" that of its pin marker. */
+		if (length > 4 && strcmp(prefix + length - 4, ".pin") == 0)
+			prefix[length - 4] = '\0';
 		return reference_suffix(prefix, &id, &legacy, &when) && !legacy
 		           ? NAME_TEMP
 		           : NAME_OTHER;
@@ -165,6 +168,17 @@ static enum name_kind reference_kind(const char *name)
 		return NAME_OTHER;
 	if (reference_suffix(rest + 4, &id, &legacy, &when))
 		return legacy ? NAME_LEGACY : NAME_REVISION;
+	/* "B.img.N@TIME.pin": the pin marker of a numbered revision. */
+	if (strlen(rest) > 8 && strcmp(rest + strlen(rest) - 4, ".pin") == 0) {
+		char revision_part[NAME_MAX + 1];
+		size_t length = strlen(rest + 4) - 4;
+
+		memcpy(revision_part, rest + 4, length);
+		revision_part[length] = '\0';
+		if (reference_suffix(revision_part, &id, &legacy, &when) &&
+		    !legacy)
+			return NAME_PIN;
+	}
 	if (strchr(rest, '@') == NULL)
 		return NAME_OTHER;
 	/* A revision of a volume whose name goes on past "B.img" (such as
