@@ -7,6 +7,7 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "frame.h"
 
@@ -154,11 +155,12 @@ static void options_parse(int argc, char *argv[], struct options *opts)
 
 /*
  * Chooses the revision REV names (or the one an unfinished revert left)
- * and copies its name into name; *unfinished tells which.  Returns 0 or
- * an exit status.
+ * and copies its name into name; *unfinished tells which, *pinned if it
+ * is pinned.  Returns 0 or an exit status.
  */
 static int revision_choose(struct volume *volume, const struct options *opts,
-                           int *unfinished, char name[NAME_MAX + 1])
+                           int *unfinished, int *pinned,
+                           char name[NAME_MAX + 1])
 {
 	struct revision_list list;
 	const struct revision *chosen;
@@ -184,16 +186,81 @@ static int revision_choose(struct volume *volume, const struct options *opts,
 		return EX_NOINPUT;
 	}
 	snprintf(name, NAME_MAX + 1, "%s", chosen->name);
+	*pinned = chosen->pinned;
 	revisions_free(&list);
+	return 0;
+}
+
+/* 1 if C is an unwritten clone of the revision name, 0 if not, -1 with
+ * the error recorded. */
+static int pinned_restored(struct volume *volume, const char *name)
+{
+	int clean_fd, revision_fd, rc;
+
+	if (!volume->clean.exists)
+		return 0;
+	revision_fd = file_open_checked(&volume->dir, name, O_RDONLY, NULL);
+	if (revision_fd < 0)
+		return volume_fail(volume, name, NULL);
+	clean_fd = file_open_checked(&volume->dir, volume->clean.name, O_RDONLY,
+	                             &volume->clean.st);
+	if (clean_fd < 0) {
+		close(revision_fd);
+		return volume_fail(volume, volume->clean.name, NULL);
+	}
+	rc = files_unwritten_clone(revision_fd, clean_fd);
+	if (rc < 0)
+		volume_fail(volume, volume->clean.name, NULL);
+	close(clean_fd);
+	close(revision_fd);
+	return rc;
+}
+
+/*
+ * A pinned revision stays where it is, pinned: C becomes a clone of it
+ * (its data, mtime and state name), made under a temp name first, and the
+ * old C becomes the newest revision as in any revert.
+ */
+static int pinned_restore(struct volume *volume, const char *name,
+                          const struct keep_policy *policy)
+{
+	struct temp_file temp;
+	unsigned flags = 0;
+	int done;
+
+	/* C an unwritten clone of it: this revert was made, and a re-run
+	 * only finishes its tail. */
+	done = pinned_restored(volume, name);
+	if (done < 0)
+		return volume_report_error(volume, errno);
+	if (done)
+		return volume_finish(volume, policy) == 0
+		           ? 0
+		           : volume_report_error(volume, errno);
+	if (volume->clean.exists && keep_saves_revisions(policy))
+		flags = REPLACE_SAVE;
+	if (volume_revision_clone(volume, name, &temp) != 0)
+		return volume_report_error(volume, errno);
+	if (volume_replace_clean(volume, NULL, temp.name, flags, policy) != 0) {
+		int status = volume_report_error(volume, errno);
+
+		/* Before C was replaced the temp file is still there. */
+		if (unlinkat(volume->dir.fd, temp.name, 0) == 0)
+			dir_sync(&volume->dir);
+		return status;
+	}
 	return 0;
 }
 
 /* Makes the revision name C; returns an exit status. */
 static int revision_restore(struct volume *volume, const char *name,
-                            int unfinished, const struct keep_policy *policy)
+                            int unfinished, int pinned,
+                            const struct keep_policy *policy)
 {
 	if (unfinished)
 		return revert_finish(volume, name, policy);
+	if (pinned)
+		return pinned_restore(volume, name, policy);
 	if (volume->clean.exists && keep_saves_revisions(policy))
 		return volume_replace_clean(volume, NULL, name,
 		                            REPLACE_SAVE | REPLACE_KEEP_NAME,
@@ -214,7 +281,7 @@ static int revision_restore(struct volume *volume, const char *name,
 static int revert(struct volume *volume, const struct options *opts)
 {
 	char path[PATH_MAX], name[NAME_MAX + 1];
-	int unfinished = 0, status;
+	int unfinished = 0, pinned = 0, status;
 
 	if (volume->dirty.exists && !opts->discard) {
 		log_errx("%s: the volume is dirty (a VM runs on it, or it "
@@ -225,7 +292,7 @@ static int revert(struct volume *volume, const struct options *opts)
 	/* --discard throws D away: never under a VM still running on it. */
 	if (volume_check_unused(volume) != 0)
 		return volume_report_error(volume, errno);
-	status = revision_choose(volume, opts, &unfinished, name);
+	status = revision_choose(volume, opts, &unfinished, &pinned, name);
 	if (status != 0)
 		return status;
 	if (volume->dirty.exists) {
@@ -237,7 +304,8 @@ static int revert(struct volume *volume, const struct options *opts)
 		}
 		volume->dirty.exists = 0;
 	}
-	status = revision_restore(volume, name, unfinished, &opts->policy);
+	status =
+	    revision_restore(volume, name, unfinished, pinned, &opts->policy);
 	volume_close(volume);
 	return status;
 }

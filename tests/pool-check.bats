@@ -767,7 +767,7 @@ with open(sys.argv[1] + "/swaps", "ab", buffering=0) as swaps:
 	rm "$B.img.1@2024-01-02T03:04:05Z"
 	run pool-check -q "$POOL"
 	[ "$status" -eq 1 ]
-	[ "$output" = "warning	$B.img.1@2024-01-02T03:04:05Z.pin	orphan-pin	pin marker of a revision that is gone (a revert made it the clean image, or it was removed by hand or by a tool that knows no pins): it pins nothing; pool-check --repair removes it" ]
+	[ "$output" = "warning	$B.img.1@2024-01-02T03:04:05Z.pin	orphan-pin	pin marker of a revision that is gone (removed by hand, or by a tool that knows no pins): it pins nothing; pool-check --repair removes it" ]
 	repairs orphan-pin "$B.img.1@2024-01-02T03:04:05Z.pin"
 }
 

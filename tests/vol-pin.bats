@@ -128,19 +128,34 @@ assert [r["pinned"] for r in revisions] == [False, True, False], revisions'
 	[ "$(vol-info -r "$B" | cut -f1,6 | tr '\t\n' ': ')" = "1:yes 3:no " ]
 }
 
-@test "vol-pin: vol-revert to the pinned revision makes its data C; the marker becomes an orphan pool-check repairs" {
+@test "vol-pin: vol-revert to the pinned revision makes C a clone of it; the pinned revision stays" {
 	pin_setup
 	vol-pin -r 2 "$B"
-	vol-revert -k 1 -r 2 "$B"
-	[ "$(cat "$B.img")" = TWO ]
-	[ ! -e "$VM/$R2" ]
-	[ -f "$VM/$R2.pin" ]
-	run pool-check -q "$DIR"
-	[ "$status" -eq 1 ]
-	[ "$output" = "warning	$VM/$R2.pin	orphan-pin	pin marker of a revision that is gone (a revert made it the clean image, or it was removed by hand or by a tool that knows no pins): it pins nothing; pool-check --repair removes it" ]
-	run pool-check -q --repair "$DIR"
+	old_clean=$(inode "$B.img")
+	run strace -f -o "$DIR/trace" -e trace=ioctl vol-revert -k 1 -r 2 "$B"
 	[ "$status" -eq 0 ]
-	[ ! -e "$VM/$R2.pin" ]
+	[ "$(cat "$B.img")" = TWO ]
+	[ "$(cat "$VM/$R2")" = TWO ]
+	[ -f "$VM/$R2.pin" ]
+	[ "$(inode "$B.img")" != "$(inode "$VM/$R2")" ]
+	[ "$(mtime_ns "$B.img")" = "$(mtime_ns "$VM/$R2")" ]
+	# One clone for C, one for the precache; the old C is revision 4.
+	[ "$(ficlone_count "$DIR/trace")" -eq 2 ]
+	[ "$(vol-info -r "$B" | cut -f1,6 | tr '\t\n' ': ')" = "2:yes 4:no " ]
+	[ "$(inode "$VM/$(revision_of "$VM" private 4)")" = "$old_clean" ]
+	# Both name the same state.
+	[ "$(vol-info -r "$B" | awk -F '\t' '$1 == 2 { print $5 }')" = "$(state_of "$B.img")" ]
+	run pool-check -q "$DIR"
+	[ "$status" -eq 0 ]
+	# A re-run has nothing left to do; a commit keeps the pinned one.
+	before=$(dir_state "$VM")
+	vol-revert -k 1 -r 2 "$B"
+	[ "$(dir_state "$VM")" = "$before" ]
+	vol-start "$B" >/dev/null
+	printf RUN | dd of="$B-dirty.img" conv=notrunc status=none
+	vol-commit -k 0 "$B"
+	[ "$(vol-info -r "$B" | cut -f1,6 | tr '\t\n' ': ')" = "2:yes " ]
+	[ "$(cat "$VM/$R2")" = TWO ]
 }
 
 @test "vol-pin: vol-remove refuses a pinned revision with 65 and removes nothing; -f removes the marker after it" {
@@ -300,6 +315,7 @@ RELIABILITY_CASES+=(
 	# Labelled as the vol-remove case of crash.bats (there on btrfs), so
 	# that the driver allows its re-run what it allows that one's.
 	"vol-remove|xfs|prepare_pinned_revisions|vm/private.img|0|unlink|vol-remove -f vm/private"
+	"vol-revert pinned|btrfs|prepare_pinned_revisions|vm/private.img|0|rename>private.img|vol-revert -k 1 -r 1 vm/private"
 )
 
 @test "vol-pin: crash: every kill leaves the marker whole or absent, a re-run finishes" {
@@ -308,6 +324,14 @@ RELIABILITY_CASES+=(
 
 @test "vol-pin: inject: an error leaves no marker or a whole one, exit 74" {
 	inject_case "vol-pin" btrfs
+}
+
+@test "vol-pin: crash: vol-revert to a pinned revision keeps it at every kill, a re-run finishes" {
+	crash_case "vol-revert pinned" btrfs
+}
+
+@test "vol-pin: inject: vol-revert to a pinned revision rolls back or leaves a state a re-run completes" {
+	inject_case "vol-revert pinned" btrfs
 }
 
 @test "vol-pin: crash: vol-pin -u never loses the revision" {

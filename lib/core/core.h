@@ -706,6 +706,13 @@ int volume_clone_prepare(struct volume *volume, int src_fd,
                          const struct dir *src_dir, const char *src_name,
                          const struct volume_file *file,
                          struct temp_file *temp);
+/*
+ * Writes a clone (or copy) of the revision name, with its mtime and state
+ * name, to a temp file beside I, fsynced, for volume_replace_clean to make
+ * C: a revert that leaves the revision (a pinned one) where it is.
+ */
+int volume_revision_clone(struct volume *volume, const char *name,
+                          struct temp_file *temp);
 /* Renames the temp file over file and refreshes file; on failure the
  * temp file is removed. */
 int volume_clone_install(struct volume *volume, struct temp_file *temp,

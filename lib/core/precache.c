@@ -33,9 +33,12 @@ int volume_precache_remove(struct volume *volume)
 	return 0;
 }
 
-int volume_clone_prepare(struct volume *volume, int src_fd,
+/* volume_clone_prepare, and with state (not NULL) the clone's state name
+ * (STATE_XATTR) set to it before the fsync. */
+static int clone_prepare(struct volume *volume, int src_fd,
                          const struct dir *src_dir, const char *src_name,
-                         const struct volume_file *file, struct temp_file *temp)
+                         const struct volume_file *file, struct temp_file *temp,
+                         const char *state)
 {
 	struct copy_result result;
 	struct timespec times[2];
@@ -61,7 +64,8 @@ int volume_clone_prepare(struct volume *volume, int src_fd,
 	 * rename only. */
 	times[0].tv_nsec = UTIME_OMIT;
 	times[1] = st.st_mtim;
-	if (futimens(temp->fd, times) != 0 || fsync(temp->fd) != 0 ||
+	if ((state != NULL && state_name_write(temp->fd, state) != 0) ||
+	    futimens(temp->fd, times) != 0 || fsync(temp->fd) != 0 ||
 	    close(temp->fd) != 0) {
 		temp->fd = -1;
 		temp_abort(temp);
@@ -69,6 +73,35 @@ int volume_clone_prepare(struct volume *volume, int src_fd,
 	}
 	temp->fd = -1;
 	return 0;
+}
+
+int volume_clone_prepare(struct volume *volume, int src_fd,
+                         const struct dir *src_dir, const char *src_name,
+                         const struct volume_file *file, struct temp_file *temp)
+{
+	return clone_prepare(volume, src_fd, src_dir, src_name, file, temp,
+	                     NULL);
+}
+
+int volume_revision_clone(struct volume *volume, const char *name,
+                          struct temp_file *temp)
+{
+	char state[STATE_NAME_SIZE];
+	int fd, rc;
+
+	fd = file_open_checked(&volume->dir, name, O_RDONLY, NULL);
+	if (fd < 0)
+		return volume_fail(volume, name, NULL);
+	/* The same data is the same state: its name goes with it, or the
+	 * clone of a received revision would answer to another. */
+	rc = state_name_read(fd, state, sizeof(state));
+	if (rc != 0)
+		volume_fail(volume, name, NULL);
+	else
+		rc = clone_prepare(volume, fd, &volume->dir, name,
+		                   &volume->import, temp, state);
+	close(fd);
+	return rc;
 }
 
 int volume_clone_install(struct volume *volume, struct temp_file *temp,

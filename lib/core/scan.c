@@ -69,9 +69,8 @@ const struct finding_kind finding_kinds[FINDING_CODES] = {
 	 "it"},
 	{"rename or remove it by hand"}},
     [FINDING_ORPHAN_PIN] = {"orphan-pin", SEVERITY_WARNING, REPAIR_UNLINK,
-	{"pin marker of a revision that is gone (a revert made it the clean "
-	 "image, or it was removed by hand or by a tool that knows no pins): "
-	 "it pins nothing"},
+	{"pin marker of a revision that is gone (removed by hand, or by a "
+	 "tool that knows no pins): it pins nothing"},
 	{REMOVES}},
     [FINDING_UNTRUSTED_PIN] = {"untrusted-pin", SEVERITY_WARNING,
 	REPAIR_NONE,
