@@ -75,7 +75,7 @@ print(" ".join(sorted(options)) + " ")
 @test "completion: vol-prune - offers the short and long options of its table" {
 	run candidates "vol-prune -"
 	[ "$status" -eq 0 ]
-	[ "$(printf '%s\n' "$output" | tr '\n' ' ')" = "-k -n -u -w -h -q -V -v --dry-run --keep= --usage --wait= --help --progress --quiet --unsafe-dirs --version --verbose " ]
+	[ "$(printf '%s\n' "$output" | tr '\n' ' ')" = "-k -n -u -w -h -q -V -v --dry-run --keep= --keep-daily= --keep-hourly= --keep-monthly= --keep-weekly= --keep-yearly= --local --usage --wait= --help --progress --quiet --unsafe-dirs --version --verbose " ]
 	run candidates "vol-prune --dr"
 	[ "$output" = "--dry-run" ]
 }
