@@ -246,3 +246,22 @@ print(" ".join(sorted(options)) + " ")
 	make -s -C "$TOP" -o lib/.build-flags uninstall DESTDIR="$stage" PREFIX=/usr/local >/dev/null
 	[ -z "$(find "$dir" -mindepth 1)" ]
 }
+
+@test "completion: the tools of pins, precaches, snapshots, discards and streams" {
+	two_revisions
+	run candidates "vol-pin d/private -r "
+	[ "$(printf '%s\n' "$output" | tr '\n' ' ')" = "1 2 " ]
+	run candidates "vol-pin -"
+	words=" $(printf '%s\n' "$output" | tr '\n' ' ') "
+	[[ $words == *" -r "* && $words == *" -u "* && $words == *" --unpin "* ]]
+	run candidates "vol-precache d/pri"
+	[ "$output" = "d/private" ]
+	run candidates "vol-snapshot --k"
+	[ "$output" = "--keep=" ]
+	run candidates "vol-discard --precache="
+	[ "$(printf '%s\n' "$output" | tr '\n' ' ')" = "now later " ]
+	run candidates "vol-receive --precache=l"
+	[ "$output" = "later" ]
+	run candidates "vol-receive d/"
+	[ "$output" = "d/private" ]
+}
