@@ -42,6 +42,14 @@ teardown_file() {
 	crash_case "vol-receive -k 1" btrfs
 }
 
+@test "crash: vol-snapshot -k 2 (btrfs): every kill leaves a consistent state, a re-run finishes" {
+	crash_case "vol-snapshot -k 2" btrfs
+}
+
+@test "crash: vol-snapshot (xfs): every kill leaves a consistent state, a re-run finishes" {
+	crash_case "vol-snapshot" xfs
+}
+
 @test "crash: vol-start (btrfs): every kill leaves a consistent state, a re-run finishes" {
 	crash_case "vol-start" btrfs
 }

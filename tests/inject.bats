@@ -43,6 +43,14 @@ teardown_file() {
 	inject_case "vol-receive -k 1" btrfs
 }
 
+@test "inject: vol-snapshot -k 2 (btrfs): an error rolls back or leaves a state a re-run completes" {
+	inject_case "vol-snapshot -k 2" btrfs
+}
+
+@test "inject: vol-snapshot (xfs): an error rolls back or leaves a state a re-run completes" {
+	inject_case "vol-snapshot" xfs
+}
+
 @test "inject: vol-start (btrfs): an error rolls back or leaves a state a re-run completes" {
 	inject_case "vol-start" btrfs
 }

@@ -5,26 +5,9 @@
 load helper
 load reliability
 
-# The reliability cases of vol-snapshot, run below by crash_case and
-# inject_case (tests/crash.bats and tests/inject.bats run the others).
-# The file that plays C is D: a new revision must hold D's bytes, where
-# a commit's holds the old C's; that C itself never changes is checked
-# by state_problems below.
-RELIABILITY_CASES+=(
-	"vol-snapshot -k 2|btrfs|prepare_running|vm/private-dirty.img|0|rename>private.img.3@2024-03-02T10:00:00Z|vol-snapshot -k 2 vm/private"
-	"vol-snapshot|xfs|prepare_running|vm/private-dirty.img|0|rename>private.img.3@2024-03-02T10:00:00Z|vol-snapshot vm/private"
-)
-
-# The driver's state_problems, and: the clean image vm/private.img holds
-# what it held before, whatever the point.
-eval "$(declare -f state_problems | sed '1s/^state_problems/driver_state_problems/')"
-state_problems() {
-	local before after
-	driver_state_problems "$@"
-	before=$(awk '$1 == "vm/private.img" { print $3 }' "$1")
-	after=$(awk '$1 == "vm/private.img" { print $3 }' "$3")
-	[ "$before" = "$after" ] || echo "vm/private.img: the clean image changed"
-}
+# Its kill and error points are cases of reliability.bash, run by
+# tests/crash.bats and tests/inject.bats; the check below proves the rule
+# they need (a new revision is D's, C never changes).
 
 setup_file() {
 	fs_setup btrfs xfs ext4
@@ -351,22 +334,6 @@ write_same_mtime() {
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"crash-consistent only"* ]]
 	[ "$(revision_ids "$VM" private)" = "1 2" ]
-}
-
-@test "crash: vol-snapshot -k 2 (btrfs): every kill leaves a consistent state, a re-run finishes" {
-	crash_case "vol-snapshot -k 2" btrfs
-}
-
-@test "crash: vol-snapshot (xfs): every kill leaves a consistent state, a re-run finishes" {
-	crash_case "vol-snapshot" xfs
-}
-
-@test "inject: vol-snapshot -k 2 (btrfs): an error rolls back or leaves a state a re-run completes" {
-	inject_case "vol-snapshot -k 2" btrfs
-}
-
-@test "inject: vol-snapshot (xfs): an error rolls back or leaves a state a re-run completes" {
-	inject_case "vol-snapshot" xfs
 }
 
 # A state line: "path type md5 inode".
