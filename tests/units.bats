@@ -90,12 +90,6 @@ pool_with_revisions() {
 	[ "$status" -eq 0 ]
 }
 
-@test "units: without vol-precache, no precache unit is installed" {
-	[ ! -e "$TOP/bin/vol-precache.c" ] || skip "vol-precache is in bin/"
-	[ ! -e "$UNITS/file-reflink-precache@.service" ]
-	[ ! -e "$UNITS/file-reflink-precache@.timer" ]
-}
-
 @test "units: a verify that cannot pass fails (a timer with no time)" {
 	command -v systemd-analyze >/dev/null || skip "systemd-analyze is not installed"
 	sed 's/^OnCalendar=daily$/OnCalendar=someday/' "$UNITS/file-reflink-check@.timer" \
