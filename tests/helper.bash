@@ -326,6 +326,19 @@ man_example_script() {
 		sed -e 's/\\e/\\/g' -e 's/^\\&//'
 }
 
+# precache_awaited VOLUME: waits (up to 30 s) for the precache a hook (tests/hooks)
+# left to vol-precache in the background: it exists and no temp file is left.
+precache_awaited() {
+	local tries=0
+	while [ ! -f "$1-precache.img" ] || compgen -G "$1*~*" >/dev/null; do
+		tries=$((tries + 1))
+		[ "$tries" -le 300 ] || return 1
+		sleep 0.1
+	done
+	# Its lock is given back last: a tool that takes it waits for it.
+	flock -w 30 "$(lock_path "$(dirname "$1")")" true
+}
+
 # lock_path DIR: what the tools lock for VM directory DIR: as root a file
 # in /run/file-reflink/lock named after DIR's device and inode, else DIR.
 lock_path() {

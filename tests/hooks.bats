@@ -40,19 +40,6 @@ pool_setup() {
 	loop_devices=
 }
 
-# precache_awaited VOLUME: waits (up to 30 s) for the precache a hook left
-# to vol-precache in the background: it exists and no temp file is left.
-precache_awaited() {
-	local tries=0
-	while [ ! -f "$1-precache.img" ] || compgen -G "$1*~*" >/dev/null; do
-		tries=$((tries + 1))
-		[ "$tries" -le 300 ] || return 1
-		sleep 0.1
-	done
-	# Its lock is given back last: a tool that takes it waits for it.
-	flock -w 30 "$(lock_path "$(dirname "$1")")" true
-}
-
 qubes_style() {
 	"$TOP/tests/hooks/qubes-style" "$@"
 }

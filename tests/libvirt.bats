@@ -555,6 +555,8 @@ cycle() {
 	[ "$(hook_status "$GUEST" prepare)" = 0 ] || { diagnostics; false; }
 	guest_wait_end
 	[ "$(hook_status "$GUEST" release)" = 0 ] || { diagnostics; false; }
+	# What the hook left to the background (prune, precache) is done.
+	precache_awaited "$B" || { diagnostics; false; }
 	# The hook said nothing: no warning about the domain XML either.
 	[ ! -s "$BATS_FILE_TMPDIR/hook-$GUEST.err" ] || { diagnostics; false; }
 
@@ -686,6 +688,8 @@ busy_restore() {
 	virsh destroy "$GUEST" >/dev/null
 	guest_wait_end
 	[ "$(hook_status "$GUEST" release)" = 0 ] || { diagnostics; false; }
+	# What the hook left to the background (prune, precache) is done.
+	precache_awaited "$B" || { diagnostics; false; }
 	file_starts_with "$B.img" "$marker"
 	[ "$(revision_ids "$VM" private)" = "1 2" ]
 	[ "$(sha "$VM/$revision1")" = "$revision1_sha" ]

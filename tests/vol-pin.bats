@@ -248,6 +248,8 @@ EOF
 		"$TOP/tests/hooks/qubes-style" vm1 stop
 		[ "$run" -ne 2 ] || vol-pin -r latest "$VM/private"
 	done
+	# The last stop prunes in the background.
+	precache_awaited "$VM/private"
 	# Revision 2 is the state of run 1, pinned; 5 the one -k 1 keeps.
 	[ "$(revision_ids "$VM" private)" = "2 5" ]
 	[ "$(head_bytes "$VM/$(revision_of "$VM" private 2)")" = RUN1 ]
