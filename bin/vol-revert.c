@@ -195,25 +195,10 @@ static int revision_choose(struct volume *volume, const struct options *opts,
  * the error recorded. */
 static int pinned_restored(struct volume *volume, const char *name)
 {
-	int clean_fd, revision_fd, rc;
-
 	if (!volume->clean.exists)
 		return 0;
-	revision_fd = file_open_checked(&volume->dir, name, O_RDONLY, NULL);
-	if (revision_fd < 0)
-		return volume_fail(volume, name, NULL);
-	clean_fd = file_open_checked(&volume->dir, volume->clean.name, O_RDONLY,
-	                             &volume->clean.st);
-	if (clean_fd < 0) {
-		close(revision_fd);
-		return volume_fail(volume, volume->clean.name, NULL);
-	}
-	rc = files_unwritten_clone(revision_fd, clean_fd);
-	if (rc < 0)
-		volume_fail(volume, volume->clean.name, NULL);
-	close(clean_fd);
-	close(revision_fd);
-	return rc;
+	return volume_unwritten_clone(volume, name, NULL, volume->clean.name,
+	                              &volume->clean.st);
 }
 
 /*

@@ -118,6 +118,22 @@ teardown_file() {
 	crash_case "vol-remove" btrfs
 }
 
+@test "crash: vol-pin (btrfs): every kill leaves a consistent state, a re-run finishes" {
+	crash_case "vol-pin" btrfs
+}
+
+@test "crash: vol-pin -u (btrfs): every kill leaves a consistent state, a re-run finishes" {
+	crash_case "vol-pin -u" btrfs
+}
+
+@test "crash: vol-revert pinned (btrfs): every kill leaves a consistent state, a re-run finishes" {
+	crash_case "vol-revert pinned" btrfs
+}
+
+@test "crash: vol-prune buckets (btrfs): every kill leaves a consistent state, a re-run finishes" {
+	crash_case "vol-prune buckets" btrfs
+}
+
 @test "crash: pool-check --repair (btrfs): every kill leaves a consistent state, a re-run finishes" {
 	crash_case "pool-check --repair" btrfs
 }
@@ -146,6 +162,10 @@ teardown_file() {
 	crash_case "vol-prune -u" xfs
 }
 
+@test "crash: vol-remove -f pinned (xfs): every kill leaves a consistent state, a re-run finishes" {
+	crash_case "vol-remove -f pinned" xfs
+}
+
 @test "crash: vol-resize -f shrink (xfs): every kill leaves a consistent state, a re-run finishes" {
 	crash_case "vol-resize -f shrink" xfs
 }
@@ -167,6 +187,14 @@ teardown_file() {
 }
 
 # A state line: "path type md5 inode".
+# check LINE...: the problems of the state LINE... after a run from the
+# states in $BATS_TEST_TMPDIR/before and final.
+check() {
+	printf '%s\n' "$@" >"$BATS_TEST_TMPDIR/after"
+	state_problems "$BATS_TEST_TMPDIR/before" "$BATS_TEST_TMPDIR/final" \
+		"$BATS_TEST_TMPDIR/after"
+}
+
 @test "crash: the checks catch a half-written C, a changed revision, lost data" {
 	case_load "vol-commit -k 1" btrfs
 	rev1=vm/private.img.1@2024-02-01T10:00:00Z
@@ -175,11 +203,6 @@ teardown_file() {
 		"$rev1 f R1 4" >"$BATS_TEST_TMPDIR/before"
 	printf '%s\n' "vm d - 1" "vm/private-precache.img f D0 5" "vm/private.img f D0 3" \
 		"$rev1 f R1 4" "$rev2 f C0 2" >"$BATS_TEST_TMPDIR/final"
-	check() {
-		printf '%s\n' "$@" >"$BATS_TEST_TMPDIR/after"
-		state_problems "$BATS_TEST_TMPDIR/before" "$BATS_TEST_TMPDIR/final" \
-			"$BATS_TEST_TMPDIR/after"
-	}
 	# Killed between link and rename: consistent.
 	run check "vm d - 1" "vm/private-dirty.img f D0 3" "vm/private.img f C0 2" \
 		"$rev1 f R1 4" "$rev2 f C0 2" "vm/private.img~x f XX 9"
@@ -197,6 +220,29 @@ teardown_file() {
 		"$rev1 f R1 4" "$rev2 f R1 4" "vm/private-precache.img f XX 7"
 	[[ "$output" == *"$rev2: a new revision that is not the old C"* ]]
 	[[ "$output" == *"vm/private-precache.img: neither an old nor a new file"* ]]
+}
+
+@test "crash: the checks catch a pinned revision left without its marker" {
+	case_load "vol-remove -f pinned" xfs
+	rev1=vm/private.img.1@2024-02-01T10:00:00Z
+	printf '%s\n' "vm d - 1" "vm/private.img f C0 2" "$rev1 f R1 4" \
+		"$rev1.pin f E0 5" >"$BATS_TEST_TMPDIR/before"
+	# vol-remove -f: the revision goes before its marker.
+	: >"$BATS_TEST_TMPDIR/final"
+	run check "vm d - 1" "$rev1.pin f E0 5"
+	[ -z "$output" ]
+	run check "vm d - 1" "$rev1 f R1 4"
+	[ "$output" = "$rev1: a pinned revision without its marker" ]
+	# A command that keeps the pin (vol-commit) may not lose the marker.
+	printf '%s\n' "vm d - 1" "vm/private.img f D0 3" "$rev1 f R1 4" \
+		"$rev1.pin f E0 5" >"$BATS_TEST_TMPDIR/final"
+	run check "vm d - 1" "vm/private.img f C0 2" "$rev1 f R1 4"
+	[ "$output" = "$rev1: a pinned revision without its marker" ]
+	# vol-pin -u: its final state has the revision alone.
+	printf '%s\n' "vm d - 1" "vm/private.img f C0 2" "$rev1 f R1 4" \
+		>"$BATS_TEST_TMPDIR/final"
+	run check "vm d - 1" "vm/private.img f C0 2" "$rev1 f R1 4"
+	[ -z "$output" ]
 }
 
 @test "crash: every case reported its kill points" {

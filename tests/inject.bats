@@ -119,6 +119,22 @@ teardown_file() {
 	inject_case "vol-remove" btrfs
 }
 
+@test "inject: vol-pin (btrfs): an error rolls back or leaves a state a re-run completes" {
+	inject_case "vol-pin" btrfs
+}
+
+@test "inject: vol-pin -u (btrfs): an error rolls back or leaves a state a re-run completes" {
+	inject_case "vol-pin -u" btrfs
+}
+
+@test "inject: vol-revert pinned (btrfs): an error rolls back or leaves a state a re-run completes" {
+	inject_case "vol-revert pinned" btrfs
+}
+
+@test "inject: vol-prune buckets (btrfs): an error rolls back or leaves a state a re-run completes" {
+	inject_case "vol-prune buckets" btrfs
+}
+
 @test "inject: pool-check --repair (btrfs): an error rolls back or leaves a state a re-run completes" {
 	inject_case "pool-check --repair" btrfs
 }
@@ -145,6 +161,10 @@ teardown_file() {
 
 @test "inject: vol-prune -u (xfs): an error rolls back or leaves a state a re-run completes" {
 	inject_case "vol-prune -u" xfs
+}
+
+@test "inject: vol-remove -f pinned (xfs): an error rolls back or leaves a state a re-run completes" {
+	inject_case "vol-remove -f pinned" xfs
 }
 
 @test "inject: vol-resize -f shrink (xfs): an error rolls back or leaves a state a re-run completes" {

@@ -61,6 +61,10 @@ RELIABILITY_CASES=(
 	"vol-receive -k 1|btrfs|prepare_receive_incremental|vm/private.img|0|rename>private.img|vol-receive -k 1 vm/private < inc.diff"
 	"vol-snapshot -k 2|btrfs|prepare_running|vm/private-dirty.img|0|rename>private.img.3@2024-03-02T10:00:00Z|vol-snapshot -k 2 vm/private"
 	"vol-snapshot|xfs|prepare_running|vm/private-dirty.img|0|rename>private.img.3@2024-03-02T10:00:00Z|vol-snapshot vm/private"
+	"vol-pin|btrfs|prepare_three_revisions|vm/private.img|0|rename>private.img.2@2024-02-02T10:00:00Z.pin|vol-pin -r 2 vm/private"
+	"vol-pin -u|btrfs|prepare_pinned_revisions|vm/private.img|0|unlink>private.img.1@2024-02-01T10:00:00Z.pin|vol-pin -u -r 1 vm/private"
+	"vol-revert pinned|btrfs|prepare_pinned_revisions|vm/private.img|0|rename>private.img|vol-revert -k 1 -r 1 vm/private"
+	"vol-prune buckets|btrfs|prepare_year_of_revisions|vm/private.img|0|unlink|vol-prune -k 2 --keep-daily 5 --keep-weekly 4 --keep-monthly 3 vm/private"
 	"pool-check --repair|btrfs|prepare_pool_leftovers|pool/appvms/vm1/private.img|0|*|pool-check -q --repair pool"
 	"reflink-clone|xfs|prepare_clone|out/dst.img|0|rename>dst.img|reflink-clone -t src.img out/dst.img"
 	"vol-commit -k 1|xfs|prepare_running|vm/private.img|0|rename>private.img|vol-commit -k 1 vm/private"
@@ -68,6 +72,7 @@ RELIABILITY_CASES=(
 	"vol-precache|xfs|prepare_stopped_without_precache|vm/private.img|0|rename>private-precache.img|vol-precache vm/private"
 	"vol-revert -r 1|xfs|prepare_stopped|vm/private.img|0|rename>private.img|vol-revert -r 1 vm/private"
 	"vol-prune -u|xfs|prepare_three_revisions|vm/private.img|0|unlink|vol-prune -u -k 1 vm/private"
+	"vol-remove -f pinned|xfs|prepare_pinned_revisions|vm/private.img|0|unlink|vol-remove -f vm/private"
 	"vol-resize -f shrink|xfs|prepare_stopped|vm/private.img|0|rename>private.img|vol-resize -f -k 1 -s 64K vm/private"
 	"reflink-clone copy|ext4|prepare_clone|new/dst.img|0|rename>dst.img|reflink-clone src.img new/dst.img"
 	"vol-import FILE|ext4|prepare_import|vm/private.img|0|rename>private.img|vol-import -k 1 vm/private new.img"
@@ -282,11 +287,11 @@ case_load() {
 	# typo (pool-check --repair removes it).
 	CASE_RERUN_MAY_LEAVE=
 	case $CASE_LABEL in
-	vol-remove) CASE_RERUN_MAY_LEAVE="vm d -" ;;
+	vol-remove*) CASE_RERUN_MAY_LEAVE="vm d -" ;;
 	esac
 	case $CASE_LABEL in
 	vol-create) CASE_RERUN_STATUS="$CASE_STATUS 73" ;;
-	vol-remove | vol-revert*) CASE_RERUN_STATUS="$CASE_STATUS 66" ;;
+	vol-remove* | vol-revert*) CASE_RERUN_STATUS="$CASE_STATUS 66" ;;
 	esac
 }
 
@@ -394,6 +399,16 @@ state_problems() {
 		[ "${A[$file]:-absent}" = "${B[$file]:-absent}" ] ||
 			echo "$file: the clean image changed"
 	fi
+	# A pinned revision keeps its marker as long as it is there, unless
+	# the command unpins it (its final state has the revision alone).
+	for path in "${!B[@]}"; do
+		[[ $path == *.pin ]] || continue
+		file=${path%.pin}
+		if [ -n "${A[$file]+1}" ] && [ -z "${A[$path]+1}" ] &&
+			! { [ -n "${F[$file]+1}" ] && [ -z "${F[$path]+1}" ]; }; then
+			echo "$file: a pinned revision without its marker"
+		fi
+	done
 	# Whatever both the old and the new state hold must still be somewhere.
 	for path in "${!B[@]}"; do
 		sum=${B[$path]}

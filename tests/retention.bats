@@ -2,10 +2,10 @@
 # Retention: vol-prune's time buckets and -k against an independent
 # computation (Python, grouping revisions by bucket) on a year of
 # revisions, with pins, a clock that went backwards and ties; pins kept by
-# every combination; kills and errors during a bucket prune.
+# every combination.  Kills and errors during a bucket prune are a case
+# of reliability.bash, run by crash.bats and inject.bats.
 
 load helper
-load reliability
 
 setup_file() {
 	fs_setup btrfs
@@ -228,18 +228,4 @@ $VM/$(revision_of "$VM" private 2)" ]
 		[[ "$stderr" == *"invalid --keep-weekly value"*"usage: vol-prune"* ]]
 	done
 	[ "$(revision_ids "$VM" private | wc -w)" -eq 400 ]
-}
-
-# The crash and error-injection cases of a bucket prune, run by the driver
-# of reliability.bash from this file.
-RELIABILITY_CASES+=(
-	"vol-prune buckets|btrfs|prepare_year_of_revisions|vm/private.img|0|unlink|vol-prune -k 2 --keep-daily 5 --keep-weekly 4 --keep-monthly 3 vm/private"
-)
-
-@test "retention: crash: every kill in a bucket prune keeps the pinned and the kept revisions, a re-run finishes" {
-	crash_case "vol-prune buckets" btrfs
-}
-
-@test "retention: inject: an error in a bucket prune exits 74 and keeps the pinned and the kept revisions" {
-	inject_case "vol-prune buckets" btrfs
 }

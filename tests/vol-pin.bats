@@ -1,11 +1,11 @@
 #!/usr/bin/env bats
 # vol-pin: a pinned revision is kept by every prune, every -k and
 # vol-remove without -f; its marker is an empty file beside it that the
-# Qubes driver's globs do not match; kills and I/O errors never lose a
-# pinned revision nor leave a half-made marker.
+# Qubes driver's globs do not match.  Kills and I/O errors in vol-pin,
+# vol-pin -u, vol-revert to a pinned revision and vol-remove -f are cases
+# of reliability.bash, run by crash.bats and inject.bats.
 
 load helper
-load reliability
 
 setup_file() {
 	fs_setup btrfs xfs
@@ -307,51 +307,4 @@ EOF
 	# The last example unpinned it: only the prune's survivor is left.
 	[ "$(revision_ids "$VM" private)" = 3 ]
 	[ ! -e "$VM/$R3.pin" ]
-}
-
-# The crash and error-injection cases of vol-pin, run by the driver of
-# reliability.bash from this file.
-RELIABILITY_CASES+=(
-	"vol-pin|btrfs|prepare_three_revisions|vm/private.img|0|rename>private.img.2@2024-02-02T10:00:00Z.pin|vol-pin -r 2 vm/private"
-	"vol-pin -u|btrfs|prepare_pinned_revisions|vm/private.img|0|unlink>private.img.1@2024-02-01T10:00:00Z.pin|vol-pin -u -r 1 vm/private"
-	# Labelled as the vol-remove case of crash.bats (there on btrfs), so
-	# that the driver allows its re-run what it allows that one's.
-	"vol-remove|xfs|prepare_pinned_revisions|vm/private.img|0|unlink|vol-remove -f vm/private"
-	"vol-revert pinned|btrfs|prepare_pinned_revisions|vm/private.img|0|rename>private.img|vol-revert -k 1 -r 1 vm/private"
-)
-
-@test "vol-pin: crash: every kill leaves the marker whole or absent, a re-run finishes" {
-	crash_case "vol-pin" btrfs
-}
-
-@test "vol-pin: inject: an error leaves no marker or a whole one, exit 74" {
-	inject_case "vol-pin" btrfs
-}
-
-@test "vol-pin: crash: vol-revert to a pinned revision keeps it at every kill, a re-run finishes" {
-	crash_case "vol-revert pinned" btrfs
-}
-
-@test "vol-pin: inject: vol-revert to a pinned revision rolls back or leaves a state a re-run completes" {
-	inject_case "vol-revert pinned" btrfs
-}
-
-@test "vol-pin: crash: vol-pin -u never loses the revision" {
-	crash_case "vol-pin -u" btrfs
-}
-
-@test "vol-pin: crash: vol-remove -f never leaves a pinned revision without its marker" {
-	crash_case "vol-remove" xfs
-	# No kill left revision 1 without its marker.
-	local after pinned=0
-	for after in "$DIR"/run.*.after; do
-		[ -f "$after" ] || continue
-		if grep -q '^vm/private.img.1@2024-02-01T10:00:00Z ' "$after"; then
-			grep -q '^vm/private.img.1@2024-02-01T10:00:00Z.pin ' "$after" ||
-				{ echo "$after: pinned revision without its marker"; false; }
-			pinned=$((pinned + 1))
-		fi
-	done
-	# The first kills come before the revision goes.
-	[ "$pinned" -gt 0 ]
 }

@@ -484,8 +484,14 @@ int volume_remove_temps(struct volume *volume, int with_import);
  * open) into holder: 1 if D is in use, 0 if not (or absent), -1 on error. */
 int volume_dirty_in_use(const struct volume *volume, char *holder,
                         size_t length);
-/* 1 if D was never written since it was made from C (see
- * files_unwritten_clone), 0 if it was or either is missing, -1 on error. */
+/* 1 if the file copy of the volume's directory was never written since it
+ * was made from original (see files_unwritten_clone), 0 if it was, -1 on
+ * an error, recorded against the file that failed.  A stat given is the
+ * inode that file must still be. */
+int volume_unwritten_clone(struct volume *volume, const char *original,
+                           const struct stat *original_st, const char *copy,
+                           const struct stat *copy_st);
+/* The same for D made from C; 0 if either is missing. */
 int volume_dirty_unwritten(struct volume *volume);
 
 /* ---- check.c: the safety rule ---- */

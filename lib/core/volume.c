@@ -212,26 +212,34 @@ int volume_dirty_in_use(const struct volume *volume, char *holder,
 	return rc;
 }
 
+int volume_unwritten_clone(struct volume *volume, const char *original,
+                           const struct stat *original_st, const char *copy,
+                           const struct stat *copy_st)
+{
+	int original_fd, copy_fd, rc;
+
+	original_fd = file_open_checked(&volume->dir, original, O_RDONLY,
+	                                original_st);
+	if (original_fd < 0)
+		return volume_fail(volume, original, NULL);
+	copy_fd = file_open_checked(&volume->dir, copy, O_RDONLY, copy_st);
+	if (copy_fd < 0) {
+		close(original_fd);
+		return volume_fail(volume, copy, NULL);
+	}
+	rc = files_unwritten_clone(original_fd, copy_fd);
+	if (rc < 0)
+		volume_fail(volume, copy, NULL);
+	close(copy_fd);
+	close(original_fd);
+	return rc;
+}
+
 int volume_dirty_unwritten(struct volume *volume)
 {
-	int clean, dirty, rc;
-
 	if (!volume->clean.exists || !volume->dirty.exists)
 		return 0;
-	clean = file_open_checked(&volume->dir, volume->clean.name, O_RDONLY,
-	                          &volume->clean.st);
-	if (clean < 0)
-		return volume_fail(volume, volume->clean.name, NULL);
-	dirty = file_open_checked(&volume->dir, volume->dirty.name, O_RDONLY,
-	                          &volume->dirty.st);
-	if (dirty < 0) {
-		close(clean);
-		return volume_fail(volume, volume->dirty.name, NULL);
-	}
-	rc = files_unwritten_clone(clean, dirty);
-	if (rc < 0)
-		volume_fail(volume, volume->dirty.name, NULL);
-	close(clean);
-	close(dirty);
-	return rc;
+	return volume_unwritten_clone(volume, volume->clean.name,
+	                              &volume->clean.st, volume->dirty.name,
+	                              &volume->dirty.st);
 }
