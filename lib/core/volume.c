@@ -218,8 +218,8 @@ int volume_unwritten_clone(struct volume *volume, const char *original,
 {
 	int original_fd, copy_fd, rc;
 
-	original_fd = file_open_checked(&volume->dir, original, O_RDONLY,
-	                                original_st);
+	original_fd =
+	    file_open_checked(&volume->dir, original, O_RDONLY, original_st);
 	if (original_fd < 0)
 		return volume_fail(volume, original, NULL);
 	copy_fd = file_open_checked(&volume->dir, copy, O_RDONLY, copy_st);
