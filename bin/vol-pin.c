@@ -37,13 +37,7 @@ static void options_parse(int argc, char *argv[], struct options *opts)
 	                         long_options, NULL)) != -1) {
 		switch (ch) {
 		case 'r':
-			opts->wanted = optarg;
-			if (strcmp(optarg, "latest") != 0 &&
-			    (*optarg == '\0' ||
-			     strspn(optarg, "0123456789") != strlen(optarg)))
-				usage_error("invalid revision: %s (an id or "
-				            "latest)",
-				            optarg);
+			opts->wanted = option_revision(optarg);
 			break;
 		case 'u':
 			opts->unpin = 1;
@@ -68,18 +62,9 @@ static void options_parse(int argc, char *argv[], struct options *opts)
 static const struct revision *revision_find(const struct revision_list *list,
                                             const char *wanted)
 {
-	uint64_t id;
-	size_t i;
-
 	if (strcmp(wanted, "latest") == 0)
 		return list->count > 0 ? &list->items[list->count - 1] : NULL;
-	/* No revision has an id too large for a uint64_t. */
-	if (number_parse(wanted, UINT64_MAX, &id) != 0)
-		return NULL;
-	for (i = 0; i < list->count; i++)
-		if (list->items[i].id == id)
-			return &list->items[i];
-	return NULL;
+	return revision_with_id(list, wanted);
 }
 
 /* Says why REV is not there; returns the exit status. */

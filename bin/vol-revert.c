@@ -66,19 +66,12 @@ static const struct revision *revision_find(const struct volume *volume,
                                             const struct revision_list *list,
                                             const char *wanted)
 {
-	uint64_t id;
 	size_t i;
 
-	if (strcmp(wanted, "latest") == 0) {
-		for (i = list->count; i-- > 0;)
-			if (!revision_is_clean(volume, &list->items[i]))
-				return &list->items[i];
-		return NULL;
-	}
-	if (number_parse(wanted, UINT64_MAX, &id) != 0)
-		return NULL;
-	for (i = 0; i < list->count; i++)
-		if (list->items[i].id == id)
+	if (strcmp(wanted, "latest") != 0)
+		return revision_with_id(list, wanted);
+	for (i = list->count; i-- > 0;)
+		if (!revision_is_clean(volume, &list->items[i]))
 			return &list->items[i];
 	return NULL;
 }
@@ -132,13 +125,7 @@ static void options_parse(int argc, char *argv[], struct options *opts)
 			option_keep(optarg, &opts->policy);
 			break;
 		case 'r':
-			opts->wanted = optarg;
-			if (strcmp(optarg, "latest") != 0 &&
-			    (*optarg == '\0' ||
-			     strspn(optarg, "0123456789") != strlen(optarg)))
-				usage_error("invalid revision: %s (an id or "
-				            "latest)",
-				            optarg);
+			opts->wanted = option_revision(optarg);
 			break;
 		case 'w':
 			opts->wait_seconds = option_wait(optarg);

@@ -536,6 +536,10 @@ int revisions_list(struct volume *volume, struct revision_list *list);
 void revisions_free(struct revision_list *list);
 /* Orders revisions by id, then time, then name (for qsort). */
 int revision_compare(const void *a, const void *b);
+/* The first revision of list whose id is text (decimal digits), or NULL:
+ * none has it, or text is no id. */
+const struct revision *revision_with_id(const struct revision_list *list,
+                                        const char *text);
 
 /*
  * Pins (pin.c).  Revision R is pinned by its marker, the empty file

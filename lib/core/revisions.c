@@ -116,6 +116,21 @@ int revisions_list(struct volume *volume, struct revision_list *list)
 	return 0;
 }
 
+const struct revision *revision_with_id(const struct revision_list *list,
+                                        const char *text)
+{
+	uint64_t id;
+	size_t i;
+
+	/* No revision has an id too large for a uint64_t. */
+	if (number_parse(text, UINT64_MAX, &id) != 0)
+		return NULL;
+	for (i = 0; i < list->count; i++)
+		if (list->items[i].id == id)
+			return &list->items[i];
+	return NULL;
+}
+
 void revisions_free(struct revision_list *list)
 {
 	free(list->items);

@@ -68,6 +68,8 @@ off_t option_size(const char *arg);
 /* A number of decimal digits up to max; what names it in the message
  * ("invalid WHAT: ARG"). */
 uint64_t option_number(const char *arg, uint64_t max, const char *what);
+/* -r REV: a revision id (decimal digits) or "latest"; returns arg. */
+const char *option_revision(const char *arg);
 /* Checks the operand count (max < 0: no limit); else a usage_error that
  * says which is missing or extra. */
 void operands_expect(int argc, char *argv[], int min, int max);

@@ -121,6 +121,14 @@ uint64_t option_number(const char *arg, uint64_t max, const char *what)
 	return value;
 }
 
+const char *option_revision(const char *arg)
+{
+	if (strcmp(arg, "latest") != 0 &&
+	    (*arg == '\0' || strspn(arg, "0123456789") != strlen(arg)))
+		usage_error("invalid revision: %s (an id or latest)", arg);
+	return arg;
+}
+
 void operands_expect(int argc, char *argv[], int min, int max)
 {
 	if (argc < min)
