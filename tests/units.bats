@@ -3,7 +3,9 @@
 # BINDIR they run the tools from.  systemd-analyze verify passes on each;
 # the check fails while pool-check finds something; the prune and precache
 # reach every origin volume of the pool (each-volume).  systemd is not
-# PID 1 here, so a service's command line is run as systemd would run it.
+# PID 1 here: a service's command line is run as systemd would run it, and
+# one test boots systemd in a container (systemd-nspawn) where the timers
+# fire and start the services on real pools.
 
 load helper
 
@@ -128,8 +130,8 @@ pool_with_revisions() {
 	[[ "$output" == *"private.img~k3Jd9q	temp-leftover	"* ]]
 }
 
-@test "units: the prune service reads PRUNE_OPTIONS from /etc/file-reflink/prune-INSTANCE.conf, which must exist" {
-	grep -qx 'EnvironmentFile=/etc/file-reflink/prune-%i.conf' "$UNITS/file-reflink-prune@.service"
+@test "units: the prune service reads PRUNE_OPTIONS from /etc/file-reflink/prune/POOL.conf, which must exist" {
+	grep -qx 'EnvironmentFile=/etc/file-reflink/prune/%I.conf' "$UNITS/file-reflink-prune@.service"
 	[ "$(command_of file-reflink-prune@.service /var/lib/qubes)" = \
 		"$PREFIX_DIR/libexec/file-reflink/each-volume /var/lib/qubes $PREFIX_DIR/bin/vol-prune \$PRUNE_OPTIONS" ]
 }
@@ -167,4 +169,113 @@ pool_with_revisions() {
 	[ "$output" = "each-volume: empty: no origin volume" ]
 	run "$TOP/lib/systemd/each-volume" empty
 	[ "$status" -eq 64 ]
+}
+
+# boot_and_run SCRIPT: boots systemd as PID 1 in a container whose root is
+# an empty tmpfs with this machine's /usr (systemd-nspawn --volatile), the
+# installed prefix and $DIR bound in at their own paths, runs SCRIPT there
+# as the one unit it boots into, and powers it off.  SCRIPT writes what it
+# found to /probe/out.
+boot_and_run() {
+	command -v systemd-nspawn >/dev/null || skip "systemd-nspawn is not installed"
+	PROBE=$BATS_TEST_TMPDIR/probe
+	mkdir -p "$PROBE"
+	cp "$1" "$PROBE/run"
+	printf '%s\n' '[Unit]' 'Description=file-reflink units test' \
+		'[Service]' 'Type=oneshot' 'ExecStart=/bin/bash /probe/run' \
+		>"$PROBE/probe.service"
+	# tmp.mount would hide what is bound below /tmp.
+	run timeout 120 systemd-nspawn --quiet --register=no --keep-unit \
+		--machine=file-reflink-units --volatile=yes --directory=/ \
+		--bind="$PROBE:/probe" --bind="$PREFIX_DIR" --bind="$DIR" \
+		--bind-ro="$PROBE/probe.service:/etc/systemd/system/probe.service" \
+		--boot systemd.unit=probe.service systemd.firstboot=off \
+		systemd.mask=tmp.mount </dev/null
+	echo "systemd-nspawn: status $status" >&2
+	[ -s "$PROBE/out" ] || { echo "$output" | tail -40 >&2; false; }
+	cat "$PROBE/out" >&2
+	# It powered itself off.
+	[ "$status" -eq 0 ]
+}
+
+@test "units: booted under systemd, timers that missed a day fire at once and their services run on the pools" {
+	fs_dir btrfs
+	cd "$DIR" || return 1
+	pool_with_revisions
+	mv pool healthy
+	rm healthy/appvms/work/private-precache.img
+	pool_with_revisions
+	mv pool broken
+	touch broken/appvms/work/private.img~k3Jd9q
+	cat >"$BATS_TEST_TMPDIR/script" <<SCRIPT
+#!/bin/bash
+# In the container: the installed units as runtime units, without their
+# random delay; every timer's last run three days ago, as after a machine
+# that was off; the timers started; each service awaited.
+trap 'systemctl --no-block poweroff 2>/dev/null' EXIT
+exec 2>>/probe/out
+set -u
+healthy=\$(systemd-escape --path "$DIR/healthy")
+broken=\$(systemd-escape --path "$DIR/broken")
+cp "$UNITS"/file-reflink-*@.* /run/systemd/system/
+mkdir -p "/etc/file-reflink/prune$DIR" /var/lib/systemd/timers
+echo 'PRUNE_OPTIONS=-k 1' >"/etc/file-reflink/prune$DIR/healthy.conf"
+units="check@\$healthy check@\$broken prune@\$healthy precache@\$healthy"
+for unit in \$units; do
+	mkdir -p "/run/systemd/system/file-reflink-\${unit%%@*}@.timer.d"
+	printf '[Timer]\nRandomizedDelaySec=0\n' \\
+		>"/run/systemd/system/file-reflink-\${unit%%@*}@.timer.d/test.conf"
+	touch -d '3 days ago' "/var/lib/systemd/timers/stamp-file-reflink-\$unit.timer"
+done
+systemctl daemon-reload
+for unit in \$units; do
+	systemctl start "file-reflink-\$unit.timer"
+done
+for unit in \$units; do
+	for _ in \$(seq 600); do
+		[ "\$(systemctl show -P ExecMainExitTimestampMonotonic "file-reflink-\$unit.service")" = 0 ] || break
+		sleep 0.1
+	done
+	if [ "\${unit#*@}" = "\$healthy" ]; then
+		name=\${unit%%@*}-healthy
+	else
+		name=\${unit%%@*}-broken
+	fi
+	{
+		echo "\$name result \$(systemctl show -P Result "file-reflink-\$unit.service")"
+		echo "\$name status \$(systemctl show -P ExecMainStatus "file-reflink-\$unit.service")"
+		echo "\$name triggered \$(systemctl show -P LastTriggerUSecMonotonic "file-reflink-\$unit.timer")"
+		echo "\$name stamp \$(stat -c %Y "/var/lib/systemd/timers/stamp-file-reflink-\$unit.timer")"
+	} >>/probe/out
+done
+systemctl list-units --failed --plain --no-legend | sed 's/^/failed /' >>/probe/out
+for unit in \$units; do
+	journalctl -u "file-reflink-\$unit.service" -o cat --no-pager |
+		sed "s|^|journal \${unit%%@*}-\${unit#*@} |" >>/probe/out
+done
+SCRIPT
+	started=$(date +%s)
+	boot_and_run "$BATS_TEST_TMPDIR/script"
+	out=$PROBE/out
+	for name in check-healthy check-broken prune-healthy precache-healthy; do
+		# Each timer fired, and marked it (its stamp is of this run).
+		grep -qE "^$name triggered [1-9]" "$out"
+		[ "$(sed -n "s/^$name stamp //p" "$out")" -ge "$started" ]
+	done
+	grep -qx 'check-healthy result success' "$out"
+	grep -qx 'check-broken result exit-code' "$out"
+	grep -qx 'check-broken status 1' "$out"
+	grep -qx 'prune-healthy result success' "$out"
+	grep -qx 'precache-healthy result success' "$out"
+	# The failed check is what systemctl --failed shows, the finding in
+	# its journal; nothing else failed.
+	[ "$(grep -c '^failed ' "$out")" -eq 1 ]
+	grep -qF "failed file-reflink-check@$(systemd-escape --path "$DIR/broken").service " "$out"
+	grep -q "^journal .*private.img~k3Jd9q	temp-leftover	" "$out"
+	# The prune kept one revision, the precache is back; the broken pool
+	# was only looked at.
+	[ "$("$TOP/bin/vol-info" -r healthy/appvms/work/private | cut -f1)" = 3 ]
+	cmp healthy/appvms/work/private.img healthy/appvms/work/private-precache.img
+	[ "$("$TOP/bin/vol-info" -r broken/appvms/work/private | wc -l)" -eq 3 ]
+	[ -e broken/appvms/work/private.img~k3Jd9q ]
 }
