@@ -99,5 +99,9 @@ int main(int argc, char *argv[])
 		if (first == 0)
 			first = status;
 	}
-	return first != 0 ? first : stdout_close();
+	if (stdout_close() != 0) {
+		log_errc(errno, "standard output");
+		return first != 0 ? first : EX_IOERR;
+	}
+	return first;
 }

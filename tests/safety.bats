@@ -1251,6 +1251,33 @@ unwritten_runs() {
 	unwritten_runs ext4 no
 }
 
+# rewritten_run FS: a run that rewrites the whole of D (no block shared
+# with C any more) and sets its size and mtime back to C's still makes a
+# revision: whoever may write D can set its mtime, so a copy's bytes
+# decide, not its mtime.
+rewritten_run() {
+	vol_setup "$1"
+	vol-create -s 1M "$B"
+	run_vm "$B" 3 RUN1
+	image=$(vol-start -k 3 "$B")
+	head -c 1M /dev/urandom | dd of="$image" conv=notrunc,fsync status=none
+	touch -r "$B.img" "$image"
+	run --separate-stderr vol-commit -k 3 "$B"
+	[ "$status" -eq 0 ]
+	[ -z "$stderr" ]
+	[ "$(revision_ids "$VM" private)" = "1 2" ]
+	[ "$(head_bytes "$VM/$(revision_of "$VM" private 2)")" = RUN1 ]
+	[ "$(head_bytes "$B.img")" != RUN1 ]
+}
+
+@test "vol-commit: btrfs: D rewritten whole, its size and mtime set back to C's, makes a revision" {
+	rewritten_run btrfs
+}
+
+@test "vol-commit: ext4: D rewritten whole, its size and mtime set back to C's, makes a revision" {
+	rewritten_run ext4
+}
+
 @test "reflink-clone: --reflink=always from btrfs to XFS exits 69 naming two filesystems" {
 	fs_dir xfs
 	to=$DIR

@@ -158,6 +158,19 @@ assert [r["pinned"] for r in revisions] == [False, True, False], revisions'
 	[ "$(cat "$VM/$R2")" = TWO ]
 }
 
+@test "vol-pin: vol-revert to a pinned revision is not fooled by a C given its size and mtime" {
+	pin_setup
+	vol-pin -r 1 "$B"
+	# CUR and ONE: the same size; now the same mtime too, other bytes.
+	touch -r "$VM/$R1" "$B.img"
+	run --separate-stderr vol-revert -k 5 -r 1 "$B"
+	[ "$status" -eq 0 ]
+	[ "$(cat "$B.img")" = ONE ]
+	[ "$(revision_ids "$VM" private)" = "1 2 3 4" ]
+	[ "$(cat "$VM/$(revision_of "$VM" private 4)")" = CUR ]
+	[ -f "$VM/$R1.pin" ]
+}
+
 @test "vol-pin: vol-remove refuses a pinned revision with 65 and removes nothing; -f removes the marker after it" {
 	pin_setup
 	vol-pin -r 2 "$B"

@@ -109,11 +109,28 @@ static int clone_relation(int a, int b)
 	return rc;
 }
 
+/* Reads and compares the data regions of a and b, of one size. */
+static int bytes_same(int a, int b, off_t size)
+{
+	char *buf_a, *buf_b;
+	int rc;
+
+	buf_a = malloc(COMPARE_BUFFER_SIZE);
+	buf_b = malloc(COMPARE_BUFFER_SIZE);
+	if (buf_a == NULL || buf_b == NULL) {
+		free(buf_a);
+		free(buf_b);
+		return -1;
+	}
+	rc = data_regions_same(a, b, size, buf_a, buf_b);
+	free(buf_a);
+	free(buf_b);
+	return rc;
+}
+
 int files_same_data(int a, int b)
 {
 	struct stat sa, sb;
-	char *buf_a, *buf_b;
-	int rc;
 
 	if (fstat(a, &sa) != 0 || fstat(b, &sb) != 0)
 		return -1;
@@ -133,17 +150,7 @@ int files_same_data(int a, int b)
 			return -1;
 		}
 	}
-	buf_a = malloc(COMPARE_BUFFER_SIZE);
-	buf_b = malloc(COMPARE_BUFFER_SIZE);
-	if (buf_a == NULL || buf_b == NULL) {
-		free(buf_a);
-		free(buf_b);
-		return -1;
-	}
-	rc = data_regions_same(a, b, sa.st_size, buf_a, buf_b);
-	free(buf_a);
-	free(buf_b);
-	return rc;
+	return bytes_same(a, b, sa.st_size);
 }
 
 int files_unwritten_clone(int original, int copy)
@@ -158,14 +165,18 @@ int files_unwritten_clone(int original, int copy)
 	    sa.st_mtim.tv_sec != sb.st_mtim.tv_sec ||
 	    sa.st_mtim.tv_nsec != sb.st_mtim.tv_nsec)
 		return 0;
-	/* A clone must still be its original's blocks; a copy (where the
-	 * filesystem cannot clone) shares none, and its mtime decides. */
+	/* A clone must still be its original's blocks.  A copy (where the
+	 * filesystem cannot clone, or a file rewritten whole) shares none,
+	 * and its mtime proves nothing: whoever may write it (a guest's QEMU
+	 * user owns D) can set it back.  Its bytes decide. */
 	switch (clone_relation(original, copy)) {
+	case CLONE_SAME:
+		return 1;
 	case CLONE_WRITTEN:
 		return 0;
 	case -1:
 		return -1;
 	default:
-		return 1;
+		return bytes_same(original, copy, sa.st_size);
 	}
 }

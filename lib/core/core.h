@@ -373,8 +373,8 @@ int files_same_data(int a, int b);
 /*
  * 1 if copy, made as a clone (or, where the filesystem cannot clone, a
  * copy) of original with original's mtime, was never written since: the
- * same size and mtime, and a clone still has the very same blocks.  0 if
- * it was written, -1 on error.
+ * same size and mtime, and a clone still has the very same blocks, a copy
+ * the same bytes (read).  0 if it was written, -1 on error.
  */
 int files_unwritten_clone(int original, int copy);
 

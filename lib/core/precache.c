@@ -44,6 +44,7 @@ static int clone_prepare(struct volume *volume, int src_fd,
 	struct timespec times[2];
 	char src[PATH_MAX], dst[PATH_MAX];
 	struct stat st;
+	int rc;
 
 	if (fstat(src_fd, &st) != 0)
 		return volume_fail_in(volume, src_dir, src_name);
@@ -65,13 +66,17 @@ static int clone_prepare(struct volume *volume, int src_fd,
 	times[0].tv_nsec = UTIME_OMIT;
 	times[1] = st.st_mtim;
 	if ((state != NULL && state_name_write(temp->fd, state) != 0) ||
-	    futimens(temp->fd, times) != 0 || fsync(temp->fd) != 0 ||
-	    close(temp->fd) != 0) {
-		temp->fd = -1;
+	    futimens(temp->fd, times) != 0 || fsync(temp->fd) != 0) {
 		temp_abort(temp);
 		return volume_fail(volume, file->name, NULL);
 	}
+	/* close() releases the descriptor even when it fails. */
+	rc = close(temp->fd);
 	temp->fd = -1;
+	if (rc != 0) {
+		temp_abort(temp);
+		return volume_fail(volume, file->name, NULL);
+	}
 	return 0;
 }
 
