@@ -191,17 +191,19 @@ static int pinned_restored(struct volume *volume, const char *name)
 /*
  * A pinned revision stays where it is, pinned: C becomes a clone of it
  * (its data, mtime and state name), made under a temp name first, and the
- * old C becomes the newest revision as in any revert.
+ * old C becomes the newest revision as in any revert.  C is replaced last
+ * (REPLACE_LAST): a run cut short before leaves the old C, saved as the
+ * latest revision, and a re-run starts again; one cut short after has
+ * nothing left but what volume_finish() checks.
  */
 static int pinned_restore(struct volume *volume, const char *name,
                           const struct keep_policy *policy)
 {
 	struct temp_file temp;
-	unsigned flags = 0;
+	unsigned flags = REPLACE_LAST;
 	int done;
 
-	/* C an unwritten clone of it: this revert was made, and a re-run
-	 * only finishes its tail. */
+	/* C an unwritten clone of it: this revert was made. */
 	done = pinned_restored(volume, name);
 	if (done < 0)
 		return volume_report_error(volume, errno);
@@ -210,7 +212,7 @@ static int pinned_restore(struct volume *volume, const char *name,
 		           ? 0
 		           : volume_report_error(volume, errno);
 	if (volume->clean.exists && keep_saves_revisions(policy))
-		flags = REPLACE_SAVE;
+		flags |= REPLACE_SAVE;
 	if (volume_revision_clone(volume, name, &temp) != 0)
 		return volume_report_error(volume, errno);
 	if (volume_replace_clean(volume, NULL, temp.name, flags, policy) != 0) {

@@ -63,7 +63,7 @@ RELIABILITY_CASES=(
 	"vol-snapshot|xfs|prepare_running|vm/private-dirty.img|0|rename>private.img.3@2024-03-02T10:00:00Z|vol-snapshot vm/private"
 	"vol-pin|btrfs|prepare_three_revisions|vm/private.img|0|rename>private.img.2@2024-02-02T10:00:00Z.pin|vol-pin -r 2 vm/private"
 	"vol-pin -u|btrfs|prepare_pinned_revisions|vm/private.img|0|unlink>private.img.1@2024-02-01T10:00:00Z.pin|vol-pin -u -r 1 vm/private"
-	"vol-revert pinned|btrfs|prepare_pinned_revisions|vm/private.img|0|rename>private.img|vol-revert -k 1 -r 1 vm/private"
+	"vol-revert pinned|btrfs|prepare_pinned_revisions|vm/private.img|0|link|vol-revert -k 1 -r 1 vm/private"
 	"vol-prune buckets|btrfs|prepare_year_of_revisions|vm/private.img|0|unlink|vol-prune -k 2 --keep-daily 5 --keep-weekly 4 --keep-monthly 3 vm/private"
 	"pool-check --repair|btrfs|prepare_pool_leftovers|pool/appvms/vm1/private.img|0|*|pool-check -q --repair pool"
 	"reflink-clone|xfs|prepare_clone|out/dst.img|0|rename>dst.img|reflink-clone -t src.img out/dst.img"

@@ -171,6 +171,26 @@ assert [r["pinned"] for r in revisions] == [False, True, False], revisions'
 	[ -f "$VM/$R1.pin" ]
 }
 
+@test "vol-pin: a pinned revert cut short by its last error is made by a re-run asking for the latest revision" {
+	pin_setup
+	vol-pin -r 3 "$B"
+	# The last of its two renames (the precache, then C) fails.
+	run strace -f -o /dev/null -e trace=renameat -e inject=renameat:error=EIO:when=2 \
+		vol-revert -k 5 "$B"
+	[ "$status" -eq 74 ]
+	# The old C is saved; the latest revision is C itself, so the latest
+	# to revert to is still the pinned one.
+	[ "$(cat "$B.img")" = CUR ]
+	[ "$(inode "$VM/$(revision_of "$VM" private 4)")" = "$(inode "$B.img")" ]
+	run vol-revert -k 5 "$B"
+	[ "$status" -eq 0 ]
+	[ "$(cat "$B.img")" = THREE ]
+	[ "$(revision_ids "$VM" private)" = "1 2 3 4" ]
+	[ "$(cat "$VM/$(revision_of "$VM" private 4)")" = CUR ]
+	[ -f "$VM/$R3.pin" ]
+	cmp "$B.img" "$B-precache.img"
+}
+
 @test "vol-pin: vol-remove refuses a pinned revision with 65 and removes nothing; -f removes the marker after it" {
 	pin_setup
 	vol-pin -r 2 "$B"

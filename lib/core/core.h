@@ -765,6 +765,12 @@ int volume_finish(struct volume *volume, const struct keep_policy *policy);
 /* "from" was written by others (a VM, a file given): before it becomes C
  * it is made root's, as described at image_seal(). */
 #define REPLACE_SEAL 4
+/* C is replaced last, after the pruning and the new P (vol-revert to a
+ * pinned revision, which keeps its name: nothing would show a replaced C
+ * as a revert to finish, and a re-run asking for the latest revision
+ * would take the saved old C).  Once the old C is saved a failure leaves
+ * it saved; a re-run of the same command does the rest. */
+#define REPLACE_LAST 8
 
 /*
  * Makes the complete file "from" (in from_dir, or the VM directory if
@@ -774,7 +780,7 @@ int volume_finish(struct volume *volume, const struct keep_policy *policy);
  * --precache=later removes the old one), prunes (with -k) and, with
  * REPLACE_KEEP_NAME, removes the revision's own name.  A failure before C
  * is replaced leaves the volume as it was; after it, volume_finish() does
- * the rest.
+ * the rest.  With REPLACE_LAST, see above.
  */
 int volume_replace_clean(struct volume *volume, const struct dir *from_dir,
                          const char *from, unsigned flags,

@@ -186,7 +186,9 @@ static int precache_settle(struct replacing *r)
 		return volume_clone_install(r->volume, &r->precache,
 		                            &r->volume->precache);
 	}
-	if (keep_disables_snapshots(r->policy))
+	/* With REPLACE_LAST, C is still the old one, which P will not be a
+	 * copy of: no new P (-k -1, --precache=later) means none. */
+	if (keep_disables_snapshots(r->policy) || (r->flags & REPLACE_LAST))
 		return volume_precache_remove(r->volume);
 	if (r->policy->precache_later && !from_is(r, r->volume->precache.name))
 		return volume_precache_settle(r->volume, 1);
@@ -253,12 +255,22 @@ int volume_replace_clean(struct volume *volume, const struct dir *from_dir,
 	r.fd = -1;
 	if (revisions_list(volume, &r.list) != 0)
 		return -1;
+	if (new_image_sync(&r) != 0 || precache_prepare(&r) != 0 ||
+	    clean_save(&r) != 0)
+		return replacing_end(&r, -1);
+	if (flags & REPLACE_LAST) {
+		/* The saved C stays a revision whatever fails from here: a
+		 * re-run finds it the latest, C itself, and starts again. */
+		r.linked[0] = '\0';
+		if (revisions_prune(&r) != 0 || precache_settle(&r) != 0 ||
+		    clean_replace(&r) != 0)
+			return replacing_end(&r, -1);
+		return replacing_end(&r, 0);
+	}
 	/* Up to clean_replace, the point of no return, a failure leaves the
 	 * volume as it was; after it, volume_finish() does the rest. */
-	if (new_image_sync(&r) != 0 || precache_prepare(&r) != 0 ||
-	    clean_save(&r) != 0 || clean_replace(&r) != 0 ||
-	    precache_settle(&r) != 0 || revisions_prune(&r) != 0 ||
-	    revision_name_remove(&r) != 0)
+	if (clean_replace(&r) != 0 || precache_settle(&r) != 0 ||
+	    revisions_prune(&r) != 0 || revision_name_remove(&r) != 0)
 		return replacing_end(&r, -1);
 	return replacing_end(&r, 0);
 }
