@@ -76,13 +76,16 @@ static const struct revision *revision_find(const struct volume *volume,
 	return NULL;
 }
 
-/* Finishes a revert that was interrupted after C became its revision. */
-static int revert_finish(struct volume *volume, const char *name,
+/* Finishes a revert that was interrupted after C became its revision.  A
+ * revision pinned meanwhile keeps its name: C stays a second name of it
+ * until the next commit replaces C. */
+static int revert_finish(struct volume *volume, const char *name, int pinned,
                          const struct keep_policy *policy)
 {
 	char path[PATH_MAX];
 
-	if (durable_unlink(&volume->dir, name) != 0 && errno != ENOENT) {
+	if (!pinned && durable_unlink(&volume->dir, name) != 0 &&
+	    errno != ENOENT) {
 		log_errc(errno, "%s", volume_path(volume, name, path));
 		return exit_status_for_errno(errno);
 	}
@@ -232,7 +235,7 @@ static int revision_restore(struct volume *volume, const char *name,
                             const struct keep_policy *policy)
 {
 	if (unfinished)
-		return revert_finish(volume, name, policy);
+		return revert_finish(volume, name, pinned, policy);
 	if (pinned)
 		return pinned_restore(volume, name, policy);
 	if (volume->clean.exists && keep_saves_revisions(policy))

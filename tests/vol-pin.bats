@@ -191,6 +191,21 @@ assert [r["pinned"] for r in revisions] == [False, True, False], revisions'
 	cmp "$B.img" "$B-precache.img"
 }
 
+@test "vol-pin: a revert cut short whose revision was pinned meanwhile is finished without losing the pin" {
+	pin_setup
+	# A revert to 2 cut short after C became a second name of revision 2
+	# (the old C saved as 4); then revision 2 is pinned.
+	ln "$B.img" "$VM/private.img.4@2021-01-04T00:00:04Z"
+	ln -f "$VM/$R2" "$B.img"
+	vol-pin -r 2 "$B"
+	run vol-revert -k 5 -r 2 "$B"
+	[ "$status" -eq 0 ]
+	[ "$(cat "$B.img")" = TWO ]
+	[ "$(revision_ids "$VM" private)" = "1 2 3 4" ]
+	[ "$(cat "$VM/$R2")" = TWO ]
+	[ -f "$VM/$R2.pin" ]
+}
+
 @test "vol-pin: vol-remove refuses a pinned revision with 65 and removes nothing; -f removes the marker after it" {
 	pin_setup
 	vol-pin -r 2 "$B"
