@@ -188,6 +188,38 @@ info	$VM/volatile-dirty.img	dirty-attached" ]
 	[ "$(head_bytes "$VM/$(revision_of "$VM" private 4)")" = RUN3 ]
 }
 
+# all_runs HOOK STOP VARIABLE: four runs of HOOK (its start and STOP
+# operations) with VARIABLE=all, now and later: every revision stays, and
+# no vol-prune runs, so that a timer's retention is the only one.
+all_runs() {
+	local run precache
+	pool_setup
+	export "$3=all"
+	for precache in now later; do
+		export PRECACHE=$precache
+		for run in 1 2; do
+			"$TOP/tests/hooks/$1" vm1 "${4:-start}" >/dev/null
+			printf "RUN%s" "$run" | dd of="$VM/private-dirty.img" conv=notrunc status=none
+			strace -f -o "$DIR/trace.$precache.$run" -e trace=execve \
+				"$TOP/tests/hooks/$1" vm1 "$2"
+			[ "$precache" = now ] || precache_awaited "$VM/private"
+			[ "$(grep -c 'execve("[^"]*/vol-prune"' "$DIR/trace.$precache.$run")" -eq 0 ]
+			[ "$(grep -c 'execve("[^"]*/vol-commit", .*"-k"' "$DIR/trace.$precache.$run")" -eq 0 ]
+		done
+	done
+	[ "$(revision_ids "$VM" private)" = "1 2 3 4" ]
+	[ "$(head_bytes "$VM/private.img")" = RUN2 ]
+	cmp "$VM/private.img" "$VM/private-precache.img"
+}
+
+@test "qubes-style: REVISIONS_TO_KEEP=all removes no revision, now or later" {
+	all_runs qubes-style stop REVISIONS_TO_KEEP
+}
+
+@test "libvirt-qemu: KEEP=all removes no revision, now or later" {
+	all_runs libvirt-qemu release KEEP prepare
+}
+
 @test "qubes-style: a second start resumes private's dirty image" {
 	pool_setup
 	qubes_style vm1 start >/dev/null
