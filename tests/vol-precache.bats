@@ -113,6 +113,16 @@ precache_then_start() {
 	[ "$(inode "$B-precache.img")" != "$old" ]
 }
 
+@test "vol-precache: a standard output it cannot close: the precache is made, exit 74 naming it" {
+	vol_setup btrfs
+	vol_make PRE
+	rm "$B-precache.img"
+	run sh -c 'vol-precache "$1" 2>&1 >&-' sh "$B"
+	[ "$status" -eq 74 ]
+	[[ "$output" == *"vol-precache: standard output"* ]]
+	precache_valid
+}
+
 @test "vol-precache: a running volume is skipped with a message, exit 0" {
 	vol_setup btrfs
 	vol_make PRE
